@@ -1,0 +1,139 @@
+"""Mel spectrogram frontend as an ``nn.Module``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .. import functional as F
+from ._base import check_int
+
+LOG_MODES = (None, "db", "log")
+
+
+class MelFrontend(nn.Module):
+    """Batched mel spectrogram with an optional log, in float32.
+
+    Matches ``torchaudio.transforms.MelSpectrogram`` with the same arguments
+    (``log=None``), and ``MelSpectrogram`` + ``AmplitudeToDB`` applied to each
+    example alone (``log="db"``): the ``top_db`` floor is per example, with no
+    host sync. The STFT and log run in float32 even under bf16/fp16 autocast.
+    The window and the filterbank are buffers, so ``.to(device)`` moves them.
+
+    Args:
+        sample_rate: Sample rate of the input in Hz.
+        n_fft: FFT size. (Default: ``400``, as torchaudio)
+        hop_length: Hop between frames. (Default: ``win_length // 2``, as torchaudio)
+        n_mels: Number of mel bands. (Default: ``128``)
+        f_min: Lowest frequency in Hz. (Default: ``0.0``)
+        f_max: Highest frequency in Hz. (Default: ``sample_rate / 2``)
+        power: 2 for power, 1 for magnitude. (Default: ``2.0``)
+        log: ``"db"`` (decibels with ``top_db``), ``"log"`` (``log(x + log_offset)``)
+            or ``None`` (linear). (Default: ``"db"``)
+        top_db: Dynamic range kept below each example's maximum in dB; ``None``
+            keeps all. (Default: ``80.0``)
+        win_length: Window length, zero-padded to ``n_fft``. (Default: ``n_fft``)
+        center: Centre frames on their hop positions. (Default: ``True``)
+        pad_mode: Padding at the edges when ``center``. (Default: ``"reflect"``)
+        norm: Filterbank normalisation, ``None`` or ``"slaney"``. (Default: ``None``)
+        mel_scale: ``"htk"`` or ``"slaney"``. (Default: ``"htk"``)
+        log_offset: Offset for ``log="log"``. (Default: ``1e-6``)
+
+    Shape:
+        - Input: ``(B, T)`` or ``(B, C, T)``.
+        - Output: ``(B, C, n_mels, frames)`` with ``C = 1`` for ``(B, T)`` input and
+          ``frames = 1 + T // hop_length`` when ``center``; float32.
+
+    Example:
+        >>> fe = MelFrontend(22050, n_fft=2048, hop_length=640, n_mels=128)
+        >>> fe(torch.randn(4, 1, 22050 * 3)).shape
+        torch.Size([4, 1, 128, 104])
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int = 400,
+        hop_length: int | None = None,
+        n_mels: int = 128,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        power: float = 2.0,
+        log: str | None = "db",
+        top_db: float | None = 80.0,
+        win_length: int | None = None,
+        center: bool = True,
+        pad_mode: str = "reflect",
+        norm: str | None = None,
+        mel_scale: str = "htk",
+        log_offset: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = check_int("sample_rate", sample_rate, 1)
+        self.n_fft = check_int("n_fft", n_fft, 2)
+        self.win_length = check_int("win_length", n_fft if win_length is None else win_length, 1)
+        self.hop_length = check_int("hop_length", self.win_length // 2 if hop_length is None
+                                    else hop_length, 1)
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length ({win_length}) must be <= n_fft ({n_fft})")
+        self.n_mels = check_int("n_mels", n_mels, 1)
+        self.f_min = float(f_min)
+        self.f_max = float(sample_rate / 2 if f_max is None else f_max)
+        if not 0.0 <= self.f_min < self.f_max <= sample_rate / 2:
+            raise ValueError(
+                f"need 0 <= f_min < f_max <= sample_rate / 2, got f_min={f_min}, f_max={f_max}, "
+                f"sample_rate={sample_rate}"
+            )
+        if not isinstance(power, (int, float)) or not power > 0:
+            raise ValueError(f"power must be > 0, got {power!r}")
+        self.power = float(power)
+        if log not in LOG_MODES:
+            raise ValueError(f"log must be one of {LOG_MODES}, got {log!r}")
+        self.log = log
+        if top_db is not None and not top_db >= 0:
+            raise ValueError(f"top_db must be >= 0 or None, got {top_db!r}")
+        self.top_db = top_db
+        if norm not in (None, "slaney"):
+            raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
+        if mel_scale not in ("htk", "slaney"):
+            raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {mel_scale!r}")
+        if pad_mode not in ("reflect", "constant", "replicate", "circular"):
+            raise ValueError(f"pad_mode must be reflect/constant/replicate/circular, "
+                             f"got {pad_mode!r}")
+        self.center, self.pad_mode, self.log_offset = bool(center), pad_mode, float(log_offset)
+
+        window = torch.hann_window(self.win_length)
+        left = (self.n_fft - self.win_length) // 2
+        window = nn.functional.pad(window, (left, self.n_fft - self.win_length - left))
+        self.register_buffer("window", window, persistent=False)
+        fb = F.mel_filterbank(self.n_fft // 2 + 1, self.f_min, self.f_max, self.n_mels,
+                              self.sample_rate, norm, mel_scale)
+        self.register_buffer("fb", fb, persistent=False)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames produced for a clip of ``num_samples``."""
+        if self.center:
+            return 1 + num_samples // self.hop_length
+        return 1 + (num_samples - self.n_fft) // self.hop_length
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """Waveform ``(B, T)`` or ``(B, C, T)`` -> ``(B, C, n_mels, frames)``, float32."""
+        if not isinstance(waveform, Tensor) or waveform.ndim not in (2, 3):
+            shape = tuple(waveform.shape) if isinstance(waveform, Tensor) else type(waveform)
+            raise ValueError(f"MelFrontend expects a waveform (B, T) or (B, C, T), got {shape}")
+        if waveform.ndim == 2:
+            waveform = waveform.unsqueeze(1)
+        with torch.autocast(waveform.device.type, enabled=False):
+            mel = F.melspectrogram(waveform.float(), self.window, self.fb, self.hop_length,
+                                   self.center, self.pad_mode, self.power)
+            if self.log == "db":
+                # |X|^power in dB: 10 for power, 20 for magnitude.
+                mel = F.amplitude_to_db(mel, 20.0 / self.power, top_db=self.top_db)
+            elif self.log == "log":
+                mel = torch.log(mel + self.log_offset)
+        return mel
+
+    def extra_repr(self) -> str:
+        return (f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, "
+                f"hop_length={self.hop_length}, n_mels={self.n_mels}, f_min={self.f_min}, "
+                f"f_max={self.f_max}, power={self.power}, log={self.log!r}, top_db={self.top_db}")

@@ -1,0 +1,1 @@
+"""pytest-benchmark throughput runs (``make bench``); not part of the test suite."""

@@ -1,0 +1,99 @@
+"""Compose: naming, switching steps off, replay, torch.compile, and no host syncs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import generator
+
+import augkit as ak
+
+
+def chain(sample_rate=16000):
+    return ak.Compose([
+        ak.Gain(gain_db=(-6, 6)),
+        ak.GaussianNoise(snr_db=(10, 30)),
+        ak.TimeShift(0.1),
+        ak.PolarityInversion(),
+        ak.RandomCrop(12000),
+        ak.MelFrontend(sample_rate, n_fft=512, hop_length=160, n_mels=64),
+        ak.TimeMasking(20, num_masks=2),
+        ak.FrequencyMasking(10),
+        ("spec_gain", ak.Gain(gain_db=(-3, 3), domain="db")),
+    ])
+
+
+def test_names_and_lookup():
+    c = chain()
+    assert c.names == ["gain", "gaussian_noise", "time_shift", "polarity_inversion",
+                       "random_crop", "mel_frontend", "time_masking", "frequency_masking",
+                       "spec_gain"]
+    assert isinstance(c["time_masking"], ak.TimeMasking)
+    auto = ak.Compose([ak.Gain(factor=1.0), ak.Gain(factor=2.0)])
+    assert auto.names == ["gain", "gain_2"]
+    named = ak.Compose({"a": ak.PolarityInversion(), "b": ak.TimeShift(3)})
+    assert named.names == ["a", "b"]
+
+
+def test_disable_and_enable_by_name():
+    c = ak.Compose([("flip", ak.PolarityInversion(p=1.0)), ("gain", ak.Gain(factor=2.0, p=1.0))])
+    x = torch.ones(2, 1, 4)
+    assert torch.equal(c(x), -2 * x)
+    c.disable("flip")
+    assert torch.equal(c(x), 2 * x)
+    assert list(c.last_params) == ["gain"]
+    c.enable("flip").disable("gain")
+    assert torch.equal(c(x), -x)
+    assert torch.equal(ak.Compose(c.steps.items(), disabled=["flip", "gain"])(x), x)
+    with pytest.raises(ValueError, match="unknown Compose step.*'nosie'"):
+        c.disable("nosie")
+
+
+def test_bad_steps():
+    with pytest.raises(ValueError, match="nn.Modules"):
+        ak.Compose([lambda x: x])
+    with pytest.raises(ValueError, match="used twice"):
+        ak.Compose([("a", ak.PolarityInversion()), ("a", ak.PolarityInversion())])
+
+
+def test_replay_and_eval(device):
+    c = chain().to(device)
+    x = torch.randn(4, 1, 16000, generator=torch.Generator().manual_seed(0)).to(device)
+    a = c(x, generator=generator(device))
+    params = c.last_params
+    assert set(params) == set(c.names) - {"mel_frontend"}
+    assert torch.equal(c(x, params=params), a)
+    c.eval()
+    plain = c["mel_frontend"](x)
+    assert torch.equal(c(x), plain)  # only the deterministic frontend runs
+
+
+@pytest.mark.slow
+def test_compile_fullgraph_matches_eager():
+    c = chain()
+    x = torch.randn(4, 1, 16000, generator=torch.Generator().manual_seed(1))
+    eager = c(x, generator=generator("cpu"))
+    params = c.last_params
+    compiled = torch.compile(c, fullgraph=True)
+    torch.testing.assert_close(compiled(x, params=params), eager, rtol=1e-4, atol=1e-3)
+    fresh = compiled(x)  # draws its own parameters inside the graph
+    assert fresh.shape == eager.shape and torch.isfinite(fresh).all()
+    assert set(c.last_params) == set(params)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_whole_chain_has_no_host_sync_on_cuda():
+    c = chain().cuda()
+    x = torch.randn(8, 1, 16000, device="cuda")
+    mix = ak.Mixup(num_classes=10).cuda()
+    y = torch.randint(0, 10, (8,), device="cuda")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    c(x, generator=g)  # warm-up: lazy CUDA init may sync
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        spec = c(x, generator=g)
+        mix(spec, y, generator=g)
+        c(x, params=c.last_params)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
