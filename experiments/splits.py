@@ -1,0 +1,197 @@
+"""Train/validation/test splits of an :class:`~experiments.data.AudioSet`.
+
+Four kinds (:data:`SPLIT_KINDS`):
+
+* ``"tutorial"``: per class, scikit-learn's ``train_test_split(test_size=0.2,
+  random_state=42)`` of the class's sorted ids; the held-out 20% is ``"val"``
+  (as the tutorial calls it); no test split.
+* ``"fault-filtered"``: the artist-filtered GTZAN split of Kereliuk, Sturm & Larsen
+  (2015), 443/197/290 clips, from ``experiments/splits/gtzan_fault_filtered``.
+* ``"kfold"``: stratified k-fold cross-validation; fold ``fold`` is ``"val"``.
+* ``"manifest"``: the ``split`` column of a CSV manifest.
+
+Every kind returns sorted int64 index tensors into the dataset, so one label map
+(``ds.classes``) serves all splits. Example::
+
+    >>> splits = make_splits(ds, "kfold", folds=5, fold=0, seed=0)  # doctest: +SKIP
+    >>> train_x = ds.waveforms[splits["train"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from torch import Tensor
+
+from .data import AudioSet
+
+__all__ = ["FAULT_FILTERED_DIR", "SPLIT_KINDS", "make_splits"]
+
+SPLIT_KINDS = ("tutorial", "fault-filtered", "kfold", "manifest", "holdout")
+#: The three lists (train.txt, valid.txt, test.txt) of the fault-filtered split.
+FAULT_FILTERED_DIR = Path(__file__).parent / "splits" / "gtzan_fault_filtered"
+
+_MANIFEST_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val",
+                   "test": "test"}
+_MAX_NAMED = 30  # clips named in a warning before "... and N more"
+
+
+def _as_index(idx) -> Tensor:
+    return torch.as_tensor(sorted(int(i) for i in idx), dtype=torch.int64)
+
+
+def _named(items: list[str]) -> str:
+    shown = ", ".join(items[:_MAX_NAMED])
+    more = len(items) - _MAX_NAMED
+    return shown + (f", ... and {more} more" if more > 0 else "")
+
+
+def _tutorial(ds: AudioSet) -> dict[str, list[int]]:
+    labels = ds.labels.tolist()
+    index = {clip_id: i for i, clip_id in enumerate(ds.ids)}
+    train, val = [], []
+    for c, name in enumerate(ds.classes):
+        ids = sorted(ds.ids[i] for i, y in enumerate(labels) if y == c)
+        if not ids:
+            continue
+        if len(ids) < 2:
+            raise ValueError(f"split 'tutorial' needs at least 2 clips per class; class "
+                             f"{name!r} has {len(ids)}")
+        tr, va = train_test_split(ids, test_size=0.2, random_state=42)
+        train += [index[i] for i in tr]
+        val += [index[i] for i in va]
+    return {"train": train, "val": val}
+
+
+def _clip_key(name: str, class_name: str | None = None) -> str:
+    """``"<genre>/<genre>.000NN"``: class (or parent folder) and file name without extension."""
+    p = PurePosixPath(name)
+    return f"{class_name if class_name is not None else p.parent.name}/{p.stem}"
+
+
+def _fault_filtered(ds: AudioSet, folder: Path) -> dict[str, list[int]]:
+    lists = {}
+    for split, fname in (("train", "train.txt"), ("val", "valid.txt"), ("test", "test.txt")):
+        f = folder / fname
+        if not f.is_file():
+            raise FileNotFoundError(f"fault-filtered split list {f} does not exist")
+        lists[split] = [_clip_key(line.strip()) for line in f.read_text().splitlines()
+                        if line.strip()]
+    labels = ds.labels.tolist()
+    where: dict[str, list[int]] = {}
+    for i, clip_id in enumerate(ds.ids):
+        where.setdefault(_clip_key(clip_id, ds.classes[labels[i]]), []).append(i)
+    listed = [k for keys in lists.values() for k in keys]
+    dup = [k for k in listed if len(where.get(k, ())) > 1]
+    if dup:
+        raise ValueError(f"the dataset holds several files for listed clip(s) {_named(dup)} "
+                         "(e.g. both .wav and .au); keep one per clip")
+    missing = [k for k in listed if k not in where]
+    present = len(listed) - len(missing)
+    if present < len(listed) / 2:
+        raise ValueError(
+            f"split 'fault-filtered' needs the real GTZAN file names "
+            f"(<genre>/<genre>.000NN.wav or .au, labels = genre names): only {present} of "
+            f"the {len(listed)} clips listed in {folder} are in the dataset")
+    if missing:
+        warnings.warn(f"split 'fault-filtered': {len(missing)} listed clip(s) are not in the "
+                      f"dataset (unreadable or absent) and are dropped: {_named(missing)}",
+                      stacklevel=3)
+    return {split: [where[k][0] for k in keys if k in where] for split, keys in lists.items()}
+
+
+def _kfold(ds: AudioSet, folds: int, fold: int, seed: int) -> dict[str, list[int]]:
+    if not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    if not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
+        raise ValueError(f"fold must be in [0, folds) = [0, {folds}), got {fold!r}")
+    y = ds.labels.cpu().numpy()
+    skf = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
+    for k, (tr, va) in enumerate(skf.split(np.zeros(len(y)), y)):
+        if k == fold:
+            return {"train": tr.tolist(), "val": va.tolist()}
+    raise AssertionError("unreachable")
+
+
+def _holdout(ds: AudioSet, seed: int, val: float = 0.2, test: float = 0.2
+             ) -> dict[str, list[int]]:
+    """Stratified train / val / test (60/20/20 by default) for data without a given split."""
+    y = ds.labels.cpu().numpy()
+    idx = np.arange(len(y))
+    rest, te = train_test_split(idx, test_size=test, stratify=y, random_state=seed)
+    tr, va = train_test_split(rest, test_size=val / (1 - test), stratify=y[rest],
+                              random_state=seed)
+    return {"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}
+
+
+def _manifest(ds: AudioSet) -> dict[str, list[int]]:
+    if ds.manifest_splits is None:
+        raise ValueError("split 'manifest' needs a dataset loaded from a CSV manifest with a "
+                         "'split' column (values train, val/valid/validation, test)")
+    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    bad = []
+    for i, value in enumerate(ds.manifest_splits):
+        name = _MANIFEST_NAMES.get(value.strip().lower())
+        if name is None:
+            bad.append(f"{ds.ids[i]}: {value!r}")
+        else:
+            out[name].append(i)
+    if bad:
+        raise ValueError(f"unknown split value(s) in the manifest (expected train, "
+                         f"val/valid/validation or test): {_named(bad)}")
+    for name in ("train", "val"):
+        if not out[name]:
+            raise ValueError(f"the manifest's split column has no {name!r} clips")
+    if not out["test"]:
+        del out["test"]
+    return out
+
+
+def make_splits(ds: AudioSet, kind: str, *, folds: int = 5, fold: int = 0, seed: int = 42,
+                fault_filtered_dir: str | os.PathLike | None = None) -> dict[str, Tensor]:
+    """Split a dataset into train / val (/ test) index sets.
+
+    Args:
+        ds: The dataset.
+        kind: One of :data:`SPLIT_KINDS`.
+        folds: Number of folds for ``"kfold"``. (Default: ``5``)
+        fold: Which fold is the validation set for ``"kfold"``, ``0 <= fold < folds``.
+            (Default: ``0``)
+        seed: Shuffle seed for ``"kfold"`` and ``"holdout"`` (stratified 60/20/20
+            train/val/test); the other kinds are fixed (``"tutorial"``
+            always uses ``random_state=42``). (Default: ``42``)
+        fault_filtered_dir: Folder with ``train.txt``, ``valid.txt``, ``test.txt`` for
+            ``"fault-filtered"``. (Default: :data:`FAULT_FILTERED_DIR`)
+
+    Returns:
+        ``{"train": idx, "val": idx}`` plus ``"test"`` for ``"fault-filtered"``,
+        ``"holdout"`` (and a
+        manifest with test rows); each ``idx`` is a sorted int64 tensor ``(n_split,)``
+        of indices into ``ds``. The splits are disjoint.
+
+    Raises:
+        ValueError: Unknown ``kind``, bad ``folds``/``fold``, a manifest without a split
+            column, or a dataset without the GTZAN file names for ``"fault-filtered"``.
+    """
+    if kind == "tutorial":
+        raw = _tutorial(ds)
+    elif kind == "fault-filtered":
+        raw = _fault_filtered(ds, Path(fault_filtered_dir) if fault_filtered_dir is not None
+                              else FAULT_FILTERED_DIR)
+    elif kind == "kfold":
+        raw = _kfold(ds, folds, fold, seed)
+    elif kind == "manifest":
+        raw = _manifest(ds)
+    elif kind == "holdout":
+        raw = _holdout(ds, seed)
+    else:
+        raise ValueError(f"unknown split kind {kind!r}; expected one of {SPLIT_KINDS}")
+    out = {name: _as_index(idx) for name, idx in raw.items()}
+    joined = torch.cat(list(out.values()))
+    assert joined.numel() == joined.unique().numel(), "splits overlap"
+    return out
