@@ -1,0 +1,134 @@
+"""The synthetic GTZAN-layout generator: layout, determinism, idempotence, content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from experiments import synthetic
+from experiments.data import GTZAN_GENRES
+from experiments.synthetic import GENRES, generate_synthetic_gtzan, render_clip
+
+SMALL = dict(n_per_class=2, seconds=0.5, sample_rate=8000, seed=3, progress=False)
+
+
+def _tree_bytes(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_layout(tmp_path):
+    out = generate_synthetic_gtzan(tmp_path / "syn", **SMALL)
+    assert out == tmp_path / "syn" / "genres_original"
+    assert GENRES == GTZAN_GENRES
+    assert sorted(p.name for p in out.iterdir()) == sorted(GENRES)
+    for genre in GENRES:
+        names = sorted(p.name for p in (out / genre).iterdir())
+        assert names == [f"{genre}.00000.wav", f"{genre}.00001.wav"]
+        info = sf.info(out / genre / names[0])
+        assert (info.samplerate, info.channels, info.frames) == (8000, 1, 4000)
+        assert info.format == "WAV" and info.subtype == "PCM_16"
+    assert len(list((tmp_path / "syn").glob(".complete-*"))) == 1
+    assert not list((tmp_path / "syn").rglob("*.tmp"))
+
+
+def test_deterministic_bytes(tmp_path):
+    a = _tree_bytes(generate_synthetic_gtzan(tmp_path / "a", **SMALL))
+    b = _tree_bytes(generate_synthetic_gtzan(tmp_path / "b", **SMALL))
+    assert len(a) == 20 and a == b
+    c = _tree_bytes(generate_synthetic_gtzan(tmp_path / "c", **{**SMALL, "seed": 4}))
+    assert a.keys() == c.keys()
+    assert all(a[k] != c[k] for k in a)  # another seed: other clips
+    # Each clip has its own seed: clip 1 does not depend on how many clips are made.
+    one = render_clip("rock", 3, 1, seconds=0.5, sample_rate=8000)
+    data, rate = sf.read(tmp_path / "a" / "genres_original" / "rock" / "rock.00001.wav",
+                         dtype="int16")
+    np.testing.assert_array_equal(data, one)
+    assert rate == 8000
+
+
+def test_idempotent_and_regenerates(tmp_path, monkeypatch):
+    root = tmp_path / "syn"
+    out = generate_synthetic_gtzan(root, **SMALL)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+
+    def boom(*args, **kwargs):
+        raise AssertionError("should not render again")
+
+    monkeypatch.setattr(synthetic, "render_clip", boom)
+    assert generate_synthetic_gtzan(root, **SMALL) == out  # marker present: nothing to do
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == before
+    # Without the marker (an interrupted run) the tree is generated again.
+    next(root.glob(".complete-*")).unlink()
+    with pytest.raises(AssertionError, match="render again"):
+        generate_synthetic_gtzan(root, **SMALL)
+    monkeypatch.undo()
+    reference = _tree_bytes(generate_synthetic_gtzan(tmp_path / "ref", **SMALL))
+    assert _tree_bytes(generate_synthetic_gtzan(root, **SMALL)) == reference
+
+
+def test_other_arguments_replace_the_tree(tmp_path):
+    root = tmp_path / "syn"
+    generate_synthetic_gtzan(root, **{**SMALL, "n_per_class": 3})
+    out = generate_synthetic_gtzan(root, **SMALL)
+    assert sorted(p.name for p in (out / "jazz").iterdir()) == ["jazz.00000.wav",
+                                                                "jazz.00001.wav"]
+    assert len(list(root.glob(".complete-*"))) == 1
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="n_per_class"):
+        generate_synthetic_gtzan(tmp_path, n_per_class=0, progress=False)
+    with pytest.raises(ValueError, match="unknown genre"):
+        render_clip("polka", 0, 0)
+
+
+def test_clip_level_and_length():
+    peaks = []
+    for i in range(6):
+        x = render_clip("pop", 0, i, seconds=1.0, sample_rate=16000)
+        assert x.dtype == np.int16 and x.shape == (16000,)
+        peaks.append(np.abs(x.astype(np.int64)).max())
+    peaks_db = 20 * np.log10(np.array(peaks) / 32767)
+    assert peaks_db.min() >= -30.1 and peaks_db.max() <= 0.0
+    assert peaks_db.max() - peaks_db.min() > 3.0  # the level is a per-clip nuisance
+
+
+def _features(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    """Level-free log band energies (mean and std over time) and the spectral centroid."""
+    n = 512
+    frames = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), n)[::256]
+    power = np.abs(np.fft.rfft(frames * np.hanning(n), axis=1)) ** 2 + 1e-9
+    f = np.fft.rfftfreq(n, 1 / sr)
+    edges = np.geomspace(60, sr / 2, 17)
+    bands = np.log(np.stack([power[:, (f >= a) & (f < b)].sum(1)
+                             for a, b in zip(edges[:-1], edges[1:], strict=True)], 1))
+    centroid = float(((power * f).sum(1) / power.sum(1)).mean())
+    return np.r_[bands.mean(0) - bands.mean(), bands.std(0)], centroid
+
+
+def test_genres_differ_but_overlap():
+    sr, per = 16000, 8
+    feats, labels, centroids = [], [], {}
+    for g, genre in enumerate(GENRES):
+        cs = []
+        for i in range(per):
+            f, c = _features(render_clip(genre, 0, i, seconds=3.0, sample_rate=sr), sr)
+            feats.append(f)
+            labels.append(g)
+            cs.append(c)
+        centroids[genre] = np.mean(cs)
+    z = np.array(feats)
+    z = (z - z.mean(0)) / z.std(0)
+    y = np.array(labels)
+    correct = 0
+    for k in range(len(y)):  # leave-one-out nearest class mean
+        rest = np.arange(len(y)) != k
+        means = np.stack([z[rest & (y == g)].mean(0) for g in range(len(GENRES))])
+        correct += int(np.argmin(((means - z[k]) ** 2).sum(1)) == y[k])
+    accuracy = correct / len(y)
+    assert 0.25 < accuracy < 0.9, accuracy  # learnable (chance 0.1) but not trivial
+    # Classical (no drums, dark strings) is the darkest genre on average.
+    assert min(centroids, key=centroids.get) == "classical"
+    assert max(centroids.values()) > 2 * centroids["classical"]
