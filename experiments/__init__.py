@@ -1,0 +1,1 @@
+"""Ablation runner and its data pipeline (not part of the augkit library)."""

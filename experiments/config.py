@@ -1,0 +1,235 @@
+"""Run configuration: dataclasses, JSON presets in ``experiments/configs/``, CLI overrides.
+
+Resolution order: dataclass defaults < preset file < ``--config FILE`` < explicit
+flags and ``--set key=value`` overrides. The resolved config is saved beside
+the results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class AugmentConfig:
+    """Settings of every registered augmentation (an arm picks which ones run)."""
+
+    time_mask_width: int = 20
+    time_mask_num: int = 2
+    freq_mask_width: int = 12
+    freq_mask_num: int = 2
+    mask_p: float = 1.0
+    #: Mask fill: "mean" (each example's mean) or a number (0 = silence on a power mel).
+    mask_value: Any = "mean"
+    #: "waveform": noise at an SNR (dB) range; "power_mel": fixed std on the power mel.
+    noise_domain: str = "waveform"
+    noise_snr_db: tuple[float, float] = (10.0, 40.0)
+    noise_std: float = 0.01
+    noise_p: float = 0.5
+    #: "waveform": gain in dB; "power_mel": linear factor on the power mel.
+    gain_domain: str = "waveform"
+    gain_db: tuple[float, float] = (-12.0, 12.0)
+    gain_factor: tuple[float, float] = (0.8, 1.2)
+    gain_p: float = 0.5
+    shift_max: float = 0.25
+    shift_p: float = 0.5
+    polarity_p: float = 0.5
+    mixup_alpha: float = 0.4
+    mixup_p: float = 1.0
+
+
+@dataclass
+class Config:
+    """Everything one ablation needs. See README "Options" for each field."""
+
+    preset: str = "quick"
+    data: str | None = None
+    out: str | None = None
+    split: str = "holdout"
+    folds: int = 5
+    fold: str = "0"
+    # Audio and frontend.
+    sample_rate: int = 16000
+    max_seconds: float | None = None
+    crop_seconds: float = 3.0
+    n_fft: int = 512
+    hop_length: int = 320
+    n_mels: int = 64
+    f_min: float = 0.0
+    f_max: float | None = None
+    #: "db": per-example decibels (top_db floor); "clamp": the tutorial's clamped power mel.
+    scale: str = "db"
+    top_db: float = 80.0
+    # Model and optimisation.
+    backbone: str = "cnn_small"
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: Any = False
+    tutorial_input: bool = False
+    optimizer: str = "adamw"
+    #: "cosine": linear warmup then cosine decay per step; "constant": fixed lr.
+    schedule: str = "cosine"
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    epochs: int = 15
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    label_smoothing: float = 0.0
+    # Ablation.
+    augmentations: list[str] = field(
+        default_factory=lambda: ["time_mask", "freq_mask", "noise", "gain"])
+    arms: list[str] = field(default_factory=lambda: ["default"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Runtime.
+    device: str = "auto"
+    compile: bool = False
+    swanlab_mode: str = "local"
+    swanlab_project: str = "augkit-ablate"
+    cache_dir: str = ".cache/augkit"
+    log_examples: int = 4
+    # The embedded synthetic set (used when data is None).
+    synthetic: dict[str, Any] = field(default_factory=lambda: dict(
+        n_per_class=30, seconds=6.0, sample_rate=16000, seed=0))
+
+
+PRESETS = ("quick", "tutorial", "augkit")
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Coerce ``value`` (maybe a string from the CLI) to the type of ``default``."""
+    if isinstance(value, str) and not isinstance(default, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            if default is not None and not isinstance(default, (list, dict)):
+                raise ValueError(f"{name}: cannot parse {value!r}") from None
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+    elif isinstance(default, int) and not isinstance(default, bool):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    elif isinstance(default, float):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+    elif isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise ValueError(f"{name} must be a list of {len(default)} numbers, got {value!r}")
+        value = tuple(float(v) for v in value)
+    elif isinstance(default, list):
+        if not isinstance(value, list):
+            value = [v.strip() for v in value.split(",") if v.strip()] if isinstance(
+                value, str) else [value]
+        if default and all(isinstance(v, int) for v in default):
+            try:
+                value = [int(v) for v in value]
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a list of integers, got {value!r}") from None
+    return value
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Set fields from ``{"lr": 1e-3, "augment.time_mask_width": 30, ...}``."""
+    for key, value in overrides.items():
+        if key.startswith("_"):  # comments in config files
+            continue
+        target, name = cfg, key
+        if key.startswith("augment."):
+            target, name = cfg.augment, key.split(".", 1)[1]
+        elif key == "augment" and isinstance(value, dict):
+            apply_overrides(cfg, {f"augment.{k}": v for k, v in value.items()})
+            continue
+        fields = {f.name for f in dataclasses.fields(target)}
+        if name not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(fields), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown config key {key!r}{hint}")
+        setattr(target, name, _coerce(key, value, getattr(target, name)))
+    return cfg
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = CONFIG_DIR / f"{name}.json"
+    if not path.exists():
+        raise ValueError(f"unknown preset {name!r}; presets are {list(PRESETS)}")
+    return json.loads(path.read_text())
+
+
+def resolve(preset: str = "quick", config_file: str | None = None,
+            overrides: dict[str, Any] | None = None) -> Config:
+    """Build a :class:`Config` from a preset, an optional JSON file and overrides."""
+    cfg = Config(preset=preset)
+    apply_overrides(cfg, load_preset(preset))
+    if config_file:
+        path = Path(config_file)
+        if not path.exists():
+            raise FileNotFoundError(f"--config file not found: {path}")
+        try:
+            apply_overrides(cfg, json.loads(path.read_text()))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--config {path} is not valid JSON: {e}") from None
+    apply_overrides(cfg, overrides or {})
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Check values users commonly get wrong; raise ValueError naming the field."""
+    positive = dict(sample_rate=cfg.sample_rate, crop_seconds=cfg.crop_seconds, n_fft=cfg.n_fft,
+                    hop_length=cfg.hop_length, n_mels=cfg.n_mels, lr=cfg.lr, epochs=cfg.epochs,
+                    batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size)
+    for name, v in positive.items():
+        if not v > 0:
+            raise ValueError(f"{name} must be > 0, got {v!r}")
+    if cfg.scale not in ("db", "clamp"):
+        raise ValueError(f"scale must be 'db' or 'clamp', got {cfg.scale!r}")
+    if cfg.optimizer not in ("adamw", "adam"):
+        raise ValueError(f"optimizer must be 'adamw' or 'adam', got {cfg.optimizer!r}")
+    if cfg.schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg.schedule!r}")
+    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    modes = ("cloud", "online", "local", "offline", "disabled")
+    if cfg.swanlab_mode not in modes:
+        raise ValueError(f"swanlab_mode must be one of {modes}, got {cfg.swanlab_mode!r}")
+    if not cfg.seeds:
+        raise ValueError("seeds must name at least one seed")
+    if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
+        raise ValueError(f"warmup_epochs must be in [0, epochs], got {cfg.warmup_epochs}")
+    a = cfg.augment
+    if a.mask_value != "mean" and (isinstance(a.mask_value, bool)
+                                   or not isinstance(a.mask_value, (int, float))):
+        try:
+            a.mask_value = float(a.mask_value)
+        except (TypeError, ValueError):
+            raise ValueError(f"augment.mask_value must be 'mean' or a number, "
+                             f"got {a.mask_value!r}") from None
+    if a.noise_domain not in ("waveform", "power_mel"):
+        raise ValueError(f"augment.noise_domain must be waveform or power_mel, "
+                         f"got {a.noise_domain!r}")
+    if a.gain_domain not in ("waveform", "power_mel"):
+        raise ValueError(f"augment.gain_domain must be waveform or power_mel, "
+                         f"got {a.gain_domain!r}")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def identity(cfg: Config) -> dict[str, Any]:
+    """The part of the config that must match for results to be comparable on resume."""
+    d = to_dict(cfg)
+    for k in ("arms", "seeds", "out", "swanlab_mode", "swanlab_project", "device", "cache_dir",
+              "log_examples", "compile", "fold"):
+        d.pop(k)
+    return d
