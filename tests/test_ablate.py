@@ -60,6 +60,20 @@ def test_end_to_end_ablation(tmp_path, capsys):
     assert "6 done, 0 to run" in capsys.readouterr().out
 
 
+def test_swanlab_offline_logs_each_run_with_media(tmp_path):
+    """The tracker's real code path (other tests disable it): one run per (arm, seed)."""
+    args = [a for a in tiny_args(tmp_path, "--arms", "baseline,gain", "--seeds", "0")
+            if a != "disabled"]
+    args[args.index("--swanlab-mode") + 1:args.index("--swanlab-mode") + 1] = ["offline"]
+    assert ablate.main(args) == 0
+    runs = sorted((tmp_path / "out" / "swanlog").glob("run-*"))
+    assert len(runs) == 2
+    for run in runs:
+        assert len(list(run.glob("media/**/*.png"))) >= 5  # 4 examples + the confusion matrix
+        assert list(run.glob("media/**/*.wav"))
+        assert list(run.glob("*.swanlab"))
+
+
 def test_resume_after_sigkill(tmp_path):
     args = tiny_args(tmp_path, "--arms", "baseline,gain", "--seeds", "0,1,2")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
