@@ -60,18 +60,28 @@ def test_end_to_end_ablation(tmp_path, capsys):
     assert "6 done, 0 to run" in capsys.readouterr().out
 
 
-def test_swanlab_offline_logs_each_run_with_media(tmp_path):
+@pytest.mark.parametrize("mode", ["offline", "local"])
+def test_swanlab_logs_each_run_with_media(tmp_path, monkeypatch, mode):
     """The tracker's real code path (other tests disable it): one run per (arm, seed)."""
+    monkeypatch.setenv("SWANLAB_LOG_DIR", str(tmp_path / "out" / "swanlog"))  # local sets it
     args = [a for a in tiny_args(tmp_path, "--arms", "baseline,gain", "--seeds", "0")
             if a != "disabled"]
-    args[args.index("--swanlab-mode") + 1:args.index("--swanlab-mode") + 1] = ["offline"]
+    args[args.index("--swanlab-mode") + 1:args.index("--swanlab-mode") + 1] = [mode]
     assert ablate.main(args) == 0
-    runs = sorted((tmp_path / "out" / "swanlog").glob("run-*"))
+    swanlog = tmp_path / "out" / "swanlog"
+    runs = sorted(swanlog.glob("run-*"))
     assert len(runs) == 2
     for run in runs:
         assert len(list(run.glob("media/**/*.png"))) >= 5  # 4 examples + the confusion matrix
         assert list(run.glob("media/**/*.wav"))
         assert list(run.glob("*.swanlab"))
+    if mode == "local":
+        # What `swanlab watch` serves: swanboard's database with both experiments.
+        import sqlite3
+
+        with sqlite3.connect(swanlog / "runs.swanlab") as db:
+            names = {n for (n,) in db.execute("select name from experiment")}
+        assert names == {"baseline-seed0", "gain-seed0"}
 
 
 def test_resume_after_sigkill(tmp_path):
