@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 from torch import Tensor, nn
@@ -25,6 +24,7 @@ from augkit import functional as AF
 
 from .arms import Pipeline
 from .config import Config
+from .data import float_waveforms
 
 
 @dataclass
@@ -60,7 +60,7 @@ def crop_batch(data: DeviceData, idx: Tensor, length: int, offsets: Tensor | Non
     x = torch.take(data.waves, flat)
     x = torch.where(pos < lengths.unsqueeze(1), x, torch.zeros((), dtype=x.dtype,
                                                                 device=x.device))
-    return (x.float() / 32768.0).unsqueeze(1)
+    return float_waveforms(x).unsqueeze(1)
 
 
 def eval_crops(lengths: Tensor, length: int) -> tuple[Tensor, Tensor]:
@@ -236,8 +236,3 @@ def train_run(cfg: Config, arm_augs: list[str], seed: int, data: DeviceData,
         model.load_state_dict(best_state)
         result["test"] = evaluate(model, pipe, data, splits["test"], cfg, crop_len, autocast)
     return result
-
-
-def confusion_total(results: list[dict], split: str) -> np.ndarray:
-    """Sum of the selected-epoch confusion matrices over runs."""
-    return np.sum([np.array(r[split]["confusion"]) for r in results], axis=0)
