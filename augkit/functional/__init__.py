@@ -1,6 +1,18 @@
 """Functional ops: pure, batched, no randomness of their own."""
 
-from .augment import add_noise, add_noise_snr, crop, gain, mask_along_axis, mix, shift
+from .augment import (
+    add_noise,
+    add_noise_snr,
+    crop,
+    crop_segments,
+    gain,
+    mask_along_axis,
+    mix,
+    offsets_at,
+    per_example,
+    shift,
+    soft_targets,
+)
 from .random import bernoulli, beta, randint_below, uniform
 from .spectral import amplitude_to_db, frame_chunk_size, mel_filterbank, melspectrogram
 
@@ -11,13 +23,17 @@ __all__ = [
     "bernoulli",
     "beta",
     "crop",
+    "crop_segments",
     "frame_chunk_size",
     "gain",
     "mask_along_axis",
     "mel_filterbank",
     "melspectrogram",
     "mix",
+    "offsets_at",
+    "per_example",
     "randint_below",
     "shift",
+    "soft_targets",
     "uniform",
 ]

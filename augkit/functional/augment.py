@@ -17,13 +17,21 @@ __all__ = [
     "add_noise_snr",
     "gain",
     "crop",
+    "crop_segments",
+    "offsets_at",
     "shift",
     "mix",
+    "soft_targets",
+    "per_example",
 ]
 
 
-def _per_example(v: Tensor, x: Tensor) -> Tensor:
-    """Reshape a ``(B,)`` tensor to broadcast over ``x`` of shape ``(B, ...)``."""
+def per_example(v: Tensor, x: Tensor) -> Tensor:
+    """Reshape a ``(B,)`` (or ``(B, k)``) tensor to broadcast over ``x`` of shape ``(B, ...)``.
+
+    Trailing dims of ``v`` line up with ``x``'s leading non-batch dims only when they
+    are 1; in practice ``v`` is ``(B,)``.
+    """
     return v.reshape(v.shape[0], *([1] * (x.ndim - 1)))
 
 
@@ -57,7 +65,7 @@ def mask_along_axis(x: Tensor, start: Tensor, width: Tensor, axis: int,
 
 def add_noise(x: Tensor, noise: Tensor, std: Tensor) -> Tensor:
     """``x + std * noise`` with a per-example ``std`` of shape ``(B,)``."""
-    return x + (_per_example(std, x) * noise.float()).to(x.dtype)
+    return x + (per_example(std, x) * noise.float()).to(x.dtype)
 
 
 def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor) -> Tensor:
@@ -80,23 +88,74 @@ def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor) -> Tensor:
 
 def gain(x: Tensor, factor: Tensor, additive: bool = False) -> Tensor:
     """Scale each example by ``factor`` (shape ``(B,)``), or add it when ``additive``."""
-    f = _per_example(factor, x).to(x.dtype)
+    f = per_example(factor, x).to(x.dtype)
     return x + f if additive else x * f
 
 
-def crop(x: Tensor, offset: Tensor, length: int) -> Tensor:
+def offsets_at(position: Tensor, room: Tensor | int) -> Tensor:
+    """Integer offsets ``0..room`` from positions in ``[0, 1]``.
+
+    ``floor(position * (room + 1))`` capped at ``room``: uniform positions give
+    uniform offsets; ``0`` is the start, ``1`` the end, ``0.5`` the centre
+    (rounded up).
+
+    Args:
+        position: Float tensor of shape ``(B,)`` (any shape), values in ``[0, 1]``.
+        room: Largest offset, an int or an int64 tensor broadcastable to ``position``.
+
+    Returns:
+        int64 tensor like ``position``.
+    """
+    room = torch.as_tensor(room, device=position.device)
+    return torch.minimum((position.double() * (room + 1)).long(), room)
+
+
+def crop_segments(flat: Tensor, start: Tensor, valid: Tensor, length: int) -> Tensor:
+    """Take ``length`` consecutive samples of a 1-D buffer from each ``start``.
+
+    The one crop of augkit: :func:`crop` and packed datasets (many clips of
+    different lengths stored end to end) both use it. Samples at or past
+    ``valid`` (counted from each start) are zero, so a short clip is padded and
+    a segment never reads into the next clip.
+
+    Args:
+        flat: 1-D tensor of samples, any dtype.
+        start: Index into ``flat`` of each segment's first sample, int64 ``(R,)``.
+        valid: Samples available from each start, int64 ``(R,)`` (``<= 0``: all zero).
+        length: Samples per segment.
+
+    Returns:
+        Tensor of shape ``(R, length)``, ``flat``'s dtype.
+    """
+    pos = torch.arange(length, device=flat.device)
+    idx = (start.unsqueeze(-1) + pos).clamp(0, max(flat.numel() - 1, 0))
+    # One flat gather (torch.take) is ~3x faster on CPU than 2-D advanced indexing.
+    x = torch.take(flat, idx)
+    return torch.where(pos < valid.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype,
+                                                                 device=x.device))
+
+
+def crop(x: Tensor, offset: Tensor, length: int, lengths: Tensor | None = None) -> Tensor:
     """Take ``length`` samples from ``offset`` (shape ``(B,)``) along the last axis.
 
     Args:
-        x: ``(B, ..., T)`` with ``T >= length``.
-        offset: Start per example, int64 in ``[0, T - length]``.
-        length: Output length.
+        x: ``(B, ..., T)``, e.g. waveforms ``(B, C, T)`` or spectrograms ``(B, C, F, T)``.
+        offset: Start per example, int64 ``(B,)``, ``>= 0``.
+        length: Output length; may exceed ``T`` (the rest is zero).
+        lengths: Valid samples per example, int64 ``(B,)``; samples past it read as
+            zero. (Default: ``T`` for every example)
 
     Returns:
         Tensor of shape ``(B, ..., length)``.
     """
-    idx = offset.reshape(-1, *([1] * (x.ndim - 1))) + torch.arange(length, device=x.device)
-    return torch.gather(x, -1, idx.expand(*x.shape[:-1], length))
+    b, t = x.shape[0], x.shape[-1]
+    rows = x.reshape(b, -1, t)
+    r = rows.shape[1]
+    end = torch.full_like(offset, t) if lengths is None else lengths.clamp_max(t)
+    start = torch.arange(b * r, device=x.device).view(b, r) * t + offset.unsqueeze(-1)
+    valid = (end - offset).unsqueeze(-1).expand(b, r)
+    out = crop_segments(rows.reshape(-1), start.reshape(-1), valid.reshape(-1), length)
+    return out.reshape(*x.shape[:-1], length)
 
 
 def shift(x: Tensor, amount: Tensor, rollover: bool = True) -> Tensor:
@@ -115,18 +174,42 @@ def shift(x: Tensor, amount: Tensor, rollover: bool = True) -> Tensor:
                                                                 device=x.device))
 
 
-def mix(x: Tensor, target: Tensor, lam: Tensor, perm: Tensor) -> tuple[Tensor, Tensor]:
+def mix(x: Tensor, target: Tensor | None, lam: Tensor, perm: Tensor
+        ) -> tuple[Tensor, Tensor | None]:
     """Mixup: ``lam * x + (1 - lam) * x[perm]``, and the same for soft targets.
 
     Args:
         x: Batch ``(B, ...)``.
-        target: Soft targets ``(B, K)``.
-        lam: Mixing weights ``(B,)`` in ``[0, 1]``.
+        target: Soft targets ``(B, K)``, or ``None`` to mix the inputs alone.
+        lam: Mixing weights ``(B,)`` in ``[0, 1]``; ``1`` leaves an example as it is.
         perm: Partner index per example ``(B,)``.
 
     Returns:
-        ``(mixed x, mixed target)`` with the input shapes.
+        ``(mixed x, mixed target or None)`` with the input shapes.
     """
-    lx = _per_example(lam, x).to(x.dtype)
+    lx = per_example(lam, x).to(x.dtype)
+    mixed = lx * x + (1 - lx) * x[perm]
+    if target is None:
+        return mixed, None
     lt = lam.unsqueeze(-1).to(target.dtype)
-    return lx * x + (1 - lx) * x[perm], lt * target + (1 - lt) * target[perm]
+    return mixed, lt * target + (1 - lt) * target[perm]
+
+
+def soft_targets(target: Tensor, num_classes: int | None = None) -> Tensor:
+    """Class indices ``(B,)`` -> one-hot ``(B, K)`` float; soft ``(B, K)`` -> float.
+
+    Args:
+        target: int ``(B,)`` class indices or ``(B, K)`` class probabilities.
+        num_classes: ``K``, needed for class indices.
+
+    Returns:
+        float32 tensor of shape ``(B, K)``.
+    """
+    if target.ndim == 2:
+        return target.float()
+    if target.ndim != 1:
+        raise ValueError(f"targets must be (B,) class indices or (B, K) soft targets, got "
+                         f"shape {tuple(target.shape)}")
+    if num_classes is None:
+        raise ValueError("num_classes is needed to turn class indices into soft targets")
+    return torch.nn.functional.one_hot(target.long(), num_classes).float()

@@ -1,4 +1,4 @@
-"""A named chain of transforms whose steps can be switched off by name."""
+"""A named training chain: waveform steps, frontend, spectrogram steps, target steps."""
 
 from __future__ import annotations
 
@@ -9,35 +9,50 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-from ._base import Params, RandomTransform
+from .. import functional as F
+from ._base import Params, RandomTransform, check_int
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``MelFrontend`` -> ``mel_frontend``, ``AmplitudeToDB`` -> ``amplitude_to_db``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 class Compose(nn.Module):
-    """Apply transforms in order; every step has a name and can be disabled.
+    """Apply steps in order; every step has a name and can be disabled.
 
-    Random steps (:class:`RandomTransform`) take their share of ``params`` and
-    the ``generator``; other modules (e.g. :class:`MelFrontend`) are called
-    plainly, so one chain can go waveform -> augment -> frontend -> augment.
+    Random steps (:class:`RandomTransform`) take their share of ``params``, the
+    ``generator`` and the targets; other modules (:class:`MelFrontend`,
+    :class:`AmplitudeToDB`, any ``nn.Module``) are called as ``step(x)``. One
+    chain thus goes waveform -> augment -> frontend -> augment -> Mixup.
+
+    ``chain(x)`` returns ``x``. ``chain(x, target=y)`` returns ``(x, soft_target)``
+    with ``soft_target`` float ``(B, K)``, in ``eval()`` too: class indices are
+    one-hot encoded first (``num_classes`` from the argument or from a step that
+    has one, e.g. ``Mixup(num_classes=10)``), then steps with ``uses_target``
+    (Mixup) transform them.
 
     Args:
         steps: Modules as a list (named after their class in snake case, with a
             numeric suffix on repeats), a list of ``(name, module)`` pairs, or a
             mapping ``name -> module``.
         disabled: Names of steps to skip. (Default: none)
+        num_classes: Classes for one-hot targets. (Default: from the steps)
 
     Example:
-        >>> aug = Compose([Gain(gain_db=(-6, 6)), MelFrontend(16000), TimeMasking(20)])
-        >>> list(aug.names)
-        ['gain', 'mel_frontend', 'time_masking']
-        >>> aug.disable("gain")  # now only frontend and masking run
+        >>> aug = Compose([Gain(), MelFrontend(16000), TimeMasking(20), Mixup(num_classes=3)])
+        >>> aug.names
+        ['gain', 'mel_frontend', 'time_masking', 'mixup']
+        >>> x, y = aug(torch.randn(4, 1, 16000), target=torch.tensor([0, 1, 2, 0]))
+        >>> tuple(x.shape), tuple(y.shape)
+        ((4, 1, 128, 81), (4, 3))
+        >>> aug.disable("gain").names  # still listed; skipped from now on
+        ['gain', 'mel_frontend', 'time_masking', 'mixup']
     """
 
     def __init__(self, steps: Iterable[nn.Module] | Iterable[tuple[str, nn.Module]]
-                 | Mapping[str, nn.Module], disabled: Iterable[str] = ()) -> None:
+                 | Mapping[str, nn.Module], disabled: Iterable[str] = (),
+                 num_classes: int | None = None) -> None:
         super().__init__()
         items = list(steps.items()) if isinstance(steps, Mapping) else list(steps)
         named: OrderedDict[str, nn.Module] = OrderedDict()
@@ -56,6 +71,12 @@ class Compose(nn.Module):
         self.steps = nn.ModuleDict(named)
         self.disabled: frozenset[str] = frozenset()
         self.disable(*disabled)
+        if num_classes is None:
+            found = [m.num_classes for m in named.values()
+                     if getattr(m, "num_classes", None) is not None]
+            num_classes = found[0] if found else None
+        self.num_classes = None if num_classes is None else check_int("num_classes",
+                                                                      num_classes, 1)
         self.last_params: dict[str, Params] = {}
 
     @property
@@ -83,7 +104,7 @@ class Compose(nn.Module):
         return self.steps[name]
 
     def forward(self, x: Tensor, params: Mapping[str, Params] | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None, *, target: Tensor | None = None):
         """Run the enabled steps.
 
         Args:
@@ -91,22 +112,30 @@ class Compose(nn.Module):
             params: ``{step name: params}`` from an earlier call's ``last_params``,
                 replayed for those steps; other random steps draw anew.
             generator: Optional generator shared by the random steps.
+            target: Optional ``(B,)`` class indices or ``(B, K)`` soft targets.
 
         Returns:
-            The last step's output.
+            The last step's output, or ``(output, soft targets (B, K) float)`` when
+            ``target`` is given.
         """
+        if target is not None:
+            target = F.soft_targets(target, self.num_classes)
         used: dict[str, Params] = {}
         for name, step in self.steps.items():
             if name in self.disabled:
                 continue
             if isinstance(step, RandomTransform):
-                x = step(x, None if params is None else params.get(name), generator)
+                p = None if params is None else params.get(name)
+                if target is None:
+                    x = step(x, p, generator)
+                else:
+                    x, target = step(x, p, generator, target=target)
                 if step.training:
                     used[name] = step.last_params
             else:
                 x = step(x)
         self.last_params = used
-        return x
+        return x if target is None else (x, target)
 
     def extra_repr(self) -> str:
         return f"disabled={sorted(self.disabled)}" if self.disabled else ""

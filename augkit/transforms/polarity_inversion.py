@@ -1,0 +1,29 @@
+"""Multiply drawn examples by -1."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from ._base import Params, RandomTransform
+
+
+class PolarityInversion(RandomTransform):
+    """Multiply each drawn example by -1.
+
+    Args:
+        p: Chance per example. (Default: ``0.5``)
+        same_on_batch: One draw for the whole batch. (Default: ``False``)
+
+    Shape:
+        ``(B, C, T)``, unchanged.
+
+    Example:
+        >>> PolarityInversion(p=1.0)(torch.ones(1, 1, 3))
+        tensor([[[-1., -1., -1.]]])
+    """
+
+    gate = "output"  # exact: the base keeps x where an example is not drawn
+    cases = (dict(kwargs={}, input="wave", changes="always"),)
+
+    def apply(self, x: Tensor, params: Params) -> Tensor:
+        return -x
