@@ -1,10 +1,14 @@
-"""Find, decode and cache an audio classification dataset as one int16 tensor.
+"""Find, decode and cache an audio classification dataset as one int16 buffer.
 
-Following airbench, a dataset is decoded once into a single padded int16 tensor
-``(N, T_max)``, cached as a tensor file keyed by the file list, the files' sizes
-and mtimes, the sample rate and the clip length, and from then on loaded in
-seconds and moved to the device whole (:meth:`AudioSet.to`). Batches are then
-slices of the tensor; there is no DataLoader and no per-step decoding.
+Following airbench, a dataset is decoded once into a single flat int16 tensor
+holding every clip end to end (packed: per-clip start offsets and lengths, no
+padding, so its size is the total number of samples, not clips x the longest
+clip), cached as a tensor file keyed by the file list, the files' sizes and
+mtimes, the sample rate and the clip length, and from then on loaded in seconds
+and moved to the device whole (:meth:`AudioSet.to`). Batches are then fixed-length
+crops gathered on the device (:meth:`AudioSet.crop`, via
+:func:`augkit.functional.crop_segments`); there is no DataLoader and no per-step
+decoding.
 
 Accepted layouts (see :func:`scan_dataset`):
 
@@ -17,10 +21,13 @@ Accepted layouts (see :func:`scan_dataset`):
 
 Example::
 
-    >>> from experiments.data import load_dataset, float_waveforms
+    >>> import torch
+    >>> from experiments.data import load_dataset
     >>> ds = load_dataset("data/gtzan/Data", sample_rate=16000,
-    ...                   cache_dir=".cache")  # doctest: +SKIP
-    >>> x = float_waveforms(ds.to("cuda").waveforms)  # (N, T_max) float32  # doctest: +SKIP
+    ...                   cache_dir=".cache").to("cuda")  # doctest: +SKIP
+    >>> idx = torch.arange(8, device="cuda")  # doctest: +SKIP
+    >>> pos = torch.full((8,), 0.5, device="cuda")  # centre crops  # doctest: +SKIP
+    >>> x = ds.crop(idx, 48000, pos)  # (8, 1, 48000) float32  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ import torchaudio
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from augkit.functional import crop_segments, offsets_at
+
 __all__ = [
     "AUDIO_EXTENSIONS",
     "CACHE_VERSION",
@@ -58,28 +67,35 @@ AUDIO_EXTENSIONS = (".wav", ".au", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop",
                 "jazz", "metal", "pop", "reggae", "rock")
 #: Bump when the decoding changes, so that old caches are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: packed samples/starts/lengths (1 was padded (N, T_max))
 
 _INT16_SCALE = 32768.0
 
 
 @dataclass
 class AudioSet:
-    """A decoded dataset: every clip in one zero-padded int16 tensor.
+    """A decoded dataset: every clip end to end in one flat int16 tensor.
+
+    Clip ``i`` is ``samples[starts[i] : starts[i] + lengths[i]]``; nothing is padded,
+    so memory is the total number of samples.
 
     Attributes:
-        waveforms: Mono clips, shape ``(N, T_max)``, int16, zero-padded at the end.
-        lengths: Valid samples per clip, shape ``(N,)``, int64.
+        samples: All mono clips end to end, shape ``(S,)``, int16, ``S = lengths.sum()``
+            for a loaded dataset.
+        starts: Index into :attr:`samples` of each clip's first sample, shape ``(N,)``,
+            int64.
+        lengths: Samples per clip, shape ``(N,)``, int64.
         labels: Class index per clip into :attr:`classes`, shape ``(N,)``, int64.
         ids: Relative clip ids ``"<class>/<file name>"`` (for a manifest: the path as
             relative to the CSV's folder, or absolute), length ``N``.
         classes: Sorted class names; the one label map shared by all splits.
-        sample_rate: Sample rate of :attr:`waveforms` in Hz.
+        sample_rate: Sample rate of :attr:`samples` in Hz.
         skipped: Ids of files that could not be decoded (not in the set).
         manifest_splits: Per-clip ``split`` value from a CSV manifest, else ``None``.
     """
 
-    waveforms: Tensor
+    samples: Tensor
+    starts: Tensor
     lengths: Tensor
     labels: Tensor
     ids: list[str]
@@ -88,21 +104,70 @@ class AudioSet:
     skipped: list[str]
     manifest_splits: list[str] | None = None
 
+    def __post_init__(self) -> None:
+        # Shapes, dtypes and devices only: no host sync on device tensors.
+        if self.samples.dim() != 1 or self.samples.dtype != torch.int16:
+            raise ValueError(f"AudioSet.samples must be a 1-D int16 tensor, got shape "
+                             f"{tuple(self.samples.shape)} {self.samples.dtype}")
+        n = len(self.ids)
+        for name in ("starts", "lengths", "labels"):
+            t = getattr(self, name)
+            if t.shape != (n,) or t.dtype != torch.int64:
+                raise ValueError(f"AudioSet.{name} must be int64 of shape ({n},) (one per "
+                                 f"id), got shape {tuple(t.shape)} {t.dtype}")
+            if t.device != self.samples.device:
+                raise ValueError(f"AudioSet.{name} is on {t.device} but samples are on "
+                                 f"{self.samples.device}")
+        if self.manifest_splits is not None and len(self.manifest_splits) != n:
+            raise ValueError(f"AudioSet.manifest_splits has {len(self.manifest_splits)} "
+                             f"entries for {n} ids")
+
     def to(self, device: torch.device | str) -> AudioSet:
         """Return a copy whose tensors live on ``device`` (metadata is shared)."""
-        return dataclasses.replace(self, waveforms=self.waveforms.to(device),
+        return dataclasses.replace(self, samples=self.samples.to(device),
+                                   starts=self.starts.to(device),
                                    lengths=self.lengths.to(device),
                                    labels=self.labels.to(device))
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def clip(self, i: int) -> Tensor:
+        """Clip ``i``'s valid samples as float32 in ``[-1, 1)``, shape ``(lengths[i],)``.
+
+        For tests and inspection (it syncs with the host); batches use :meth:`crop`.
+        """
+        start, n = int(self.starts[i]), int(self.lengths[i])
+        return float_waveforms(self.samples[start:start + n])
+
+    def crop(self, idx: Tensor, length: int, position: Tensor) -> Tensor:
+        """Fixed-length crops of clips ``idx``, on the dataset's device, no host sync.
+
+        Each crop starts at ``offsets_at(position, (lengths[idx] - length).clamp_min(0))``
+        within its clip; clips shorter than ``length`` are zero-padded at the end, and a
+        crop never reads into the next clip.
+
+        Args:
+            idx: Clip indices, int64 ``(B,)``, on the dataset's device.
+            length: Samples per crop.
+            position: Where to crop, float ``(B,)`` in ``[0, 1]``: ``0`` the start,
+                ``1`` the end, ``0.5`` the centre; uniform positions give uniform
+                offsets (see :func:`augkit.functional.offsets_at`).
+
+        Returns:
+            float32 tensor of shape ``(B, 1, length)`` in ``[-1, 1)``.
+        """
+        n = self.lengths[idx]
+        offset = offsets_at(position, (n - length).clamp_min(0))
+        x = crop_segments(self.samples, self.starts[idx] + offset, n - offset, length)
+        return float_waveforms(x).unsqueeze(1)
+
 
 def float_waveforms(int16: Tensor) -> Tensor:
     """Convert int16 samples to float32 in ``[-1, 1)``.
 
     Args:
-        int16: Tensor of any shape, e.g. ``(N, T)``, dtype int16 (a floating tensor
+        int16: Tensor of any shape, e.g. ``(B, T)``, dtype int16 (a floating tensor
             is returned as float32 unchanged in value).
 
     Returns:
@@ -297,14 +362,15 @@ def _decode_all(scan: _Scan, sample_rate: int, max_seconds: float | None,
                             total=len(scan.files), desc=f"decoding {scan.source.name}",
                             unit="file", disable=not progress))
     ok = [(i, a) for i, (a, _) in enumerate(results) if a is not None]
-    t_max = max((len(a) for _, a in ok), default=0)
-    waveforms = torch.zeros(len(ok), t_max, dtype=torch.int16)
-    for row, (_, a) in enumerate(ok):
-        waveforms[row, : len(a)] = torch.from_numpy(a)
+    # Packed: the clips end to end, so memory is the total number of samples.
+    samples = torch.from_numpy(np.concatenate([a for _, a in ok]) if ok
+                               else np.zeros(0, dtype=np.int16))
+    lengths = torch.tensor([len(a) for _, a in ok], dtype=torch.int64)
     return {
         "ids": [scan.ids[i] for i, _ in ok],
-        "waveforms": waveforms,
-        "lengths": torch.tensor([len(a) for _, a in ok], dtype=torch.int64),
+        "samples": samples,
+        "starts": torch.cumsum(lengths, 0) - lengths,
+        "lengths": lengths,
         "skipped": [scan.ids[i] for i, (a, _) in enumerate(results) if a is None],
         "reasons": [r for a, r in results if a is None],
     }
@@ -337,11 +403,12 @@ def _save_cache(path: Path, blob: dict) -> None:
 
 def load_dataset(path: str | os.PathLike, sample_rate: int, cache_dir: str | os.PathLike,
                  max_seconds: float | None = None, progress: bool = True) -> AudioSet:
-    """Decode a dataset once into an int16 tensor, cached in ``cache_dir``.
+    """Decode a dataset once into one packed int16 tensor, cached in ``cache_dir``.
 
     Files are decoded with soundfile, averaged to mono, resampled to ``sample_rate``
     with :func:`torchaudio.functional.resample` when their rate differs, truncated
-    to ``max_seconds`` and stored as int16. The result is cached as a tensor file
+    to ``max_seconds`` and stored as int16, the clips end to end without padding
+    (memory is the total number of samples). The result is cached as a tensor file
     keyed by (sorted ids, each file's size and mtime_ns, ``sample_rate``,
     ``max_seconds``, :data:`CACHE_VERSION`) and later loaded with
     ``torch.load(weights_only=True)``; changing, adding or removing a file
@@ -356,8 +423,9 @@ def load_dataset(path: str | os.PathLike, sample_rate: int, cache_dir: str | os.
         progress: Show a tqdm bar while decoding. (Default: ``True``)
 
     Returns:
-        An :class:`AudioSet` on the CPU: ``waveforms`` ``(N, T_max)`` int16,
-        ``lengths``/``labels`` ``(N,)`` int64, in the order of the sorted ids.
+        An :class:`AudioSet` on the CPU: ``samples`` ``(lengths.sum(),)`` int16 (the
+        clips end to end), ``starts``/``lengths``/``labels`` ``(N,)`` int64, in the
+        order of the sorted ids.
 
     Raises:
         FileNotFoundError, ValueError: See :func:`scan_dataset`; also ValueError when
@@ -397,6 +465,7 @@ def load_dataset(path: str | os.PathLike, sample_rate: int, cache_dir: str | os.
     if scan.splits is not None:
         split_of = dict(zip(scan.ids, scan.splits, strict=True))
         splits = [split_of[i] for i in blob["ids"]]
-    return AudioSet(waveforms=blob["waveforms"], lengths=blob["lengths"], labels=labels,
-                    ids=list(blob["ids"]), classes=classes, sample_rate=sample_rate,
-                    skipped=list(blob["skipped"]), manifest_splits=splits)
+    return AudioSet(samples=blob["samples"], starts=blob["starts"], lengths=blob["lengths"],
+                    labels=labels, ids=list(blob["ids"]), classes=classes,
+                    sample_rate=sample_rate, skipped=list(blob["skipped"]),
+                    manifest_splits=splits)

@@ -14,7 +14,8 @@ Every kind returns sorted int64 index tensors into the dataset, so one label map
 (``ds.classes``) serves all splits. Example::
 
     >>> splits = make_splits(ds, "kfold", folds=5, fold=0, seed=0)  # doctest: +SKIP
-    >>> train_x = ds.waveforms[splits["train"]]  # doctest: +SKIP
+    >>> idx = splits["train"].to(ds.samples.device)  # doctest: +SKIP
+    >>> train_x = ds.crop(idx, 48000, torch.rand(len(idx), device=idx.device))  # doctest: +SKIP
 """
 
 from __future__ import annotations

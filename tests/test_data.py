@@ -44,6 +44,17 @@ def _load(path, cache, **kw):
     return load_dataset(path, kw.pop("sample_rate", SR), cache, **kw)
 
 
+def _int16_clip(ds: AudioSet, k: int) -> np.ndarray:
+    """Clip ``k``'s stored int16 samples, read straight from the packed buffer."""
+    start, n = int(ds.starts[k]), int(ds.lengths[k])
+    return ds.samples[start:start + n].numpy()
+
+
+def _same_tensors(a: AudioSet, b: AudioSet) -> bool:
+    return all(torch.equal(getattr(a, f), getattr(b, f))
+               for f in ("samples", "starts", "lengths", "labels"))
+
+
 # ---------------------------------------------------------------------------
 # GTZAN layouts
 
@@ -66,13 +77,16 @@ def test_gtzan_skips_corrupt_and_empty_files(tmp_path):
     assert ds.ids[:3] == ["blues/blues.00000.wav", "blues/blues.00001.wav",
                           "classical/classical.00000.wav"]
     assert [ds.classes[y] for y in ds.labels.tolist()] == [i.split("/")[0] for i in ds.ids]
-    assert ds.waveforms.dtype == torch.int16 and ds.waveforms.shape == (20, 400)
+    assert ds.samples.dtype == torch.int16 and ds.samples.shape == (20 * 400,)
+    assert ds.starts.dtype == torch.int64 and ds.starts.tolist() == list(range(0, 8000, 400))
     assert ds.lengths.dtype == torch.int64 and ds.lengths.tolist() == [400] * 20
     assert ds.labels.dtype == torch.int64
     assert ds.sample_rate == SR and ds.manifest_splits is None
     # Exact round trip of the int16 samples (no resampling at the same rate).
     k = ds.ids.index("metal/metal.00001.wav")
-    np.testing.assert_array_equal(ds.waveforms[k].numpy(), _tone(6, 1))
+    np.testing.assert_array_equal(_int16_clip(ds, k), _tone(6, 1))
+    assert ds.clip(k).dtype == torch.float32
+    np.testing.assert_array_equal(ds.clip(k).numpy(), _tone(6, 1) / 32768.0)
 
     files, names, kind = scan_dataset(out)
     assert kind == "gtzan" and len(files) == 22 and names[0] == "blues"
@@ -80,7 +94,7 @@ def test_gtzan_skips_corrupt_and_empty_files(tmp_path):
     assert scan_dataset(tmp_path / "Data") == (files, names, kind)
     with pytest.warns(UserWarning, match="skipped 2 "):  # warned again from the cache
         ds2 = _load(tmp_path / "Data", tmp_path / "cache")
-    assert ds2.ids == ds.ids and torch.equal(ds2.waveforms, ds.waveforms)
+    assert ds2.ids == ds.ids and _same_tensors(ds2, ds)
 
 
 def test_gtzan_au_layout(tmp_path):
@@ -89,7 +103,7 @@ def test_gtzan_au_layout(tmp_path):
     assert kind == "gtzan" and files[0] == out / "blues" / "blues.00000.au"
     ds = _load(tmp_path, tmp_path / "cache")
     assert ds.ids[0] == "blues/blues.00000.au" and len(ds) == 10
-    np.testing.assert_array_equal(ds.waveforms[9].numpy(), _tone(9, 0))
+    np.testing.assert_array_equal(_int16_clip(ds, 9), _tone(9, 0))
 
 
 def test_both_gtzan_folders_is_ambiguous(tmp_path):
@@ -109,7 +123,7 @@ def test_resample_8k_to_16k(tmp_path):
     sf.write(tmp_path / "a" / "x.wav", 0.5 * np.sin(2 * np.pi * 440 * t), SR)
     ds = _load(tmp_path, tmp_path / "cache", sample_rate=16000)
     assert ds.sample_rate == 16000 and ds.lengths.tolist() == [1600]
-    x = float_waveforms(ds.waveforms[0]).numpy()
+    x = ds.clip(0).numpy()
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     assert np.fft.rfftfreq(len(x), 1 / 16000)[spectrum.argmax()] == pytest.approx(440, abs=10)
     assert np.abs(x).max() == pytest.approx(0.5, abs=0.02)
@@ -121,18 +135,34 @@ def test_stereo_is_downmixed(tmp_path):
     s = np.sin(2 * np.pi * 300 * t)
     sf.write(tmp_path / "a" / "st.flac", np.stack([0.6 * s, 0.2 * s], 1), SR)
     ds = _load(tmp_path, tmp_path / "cache")
-    np.testing.assert_allclose(float_waveforms(ds.waveforms[0]).numpy(), 0.4 * s, atol=2e-4)
+    np.testing.assert_allclose(ds.clip(0).numpy(), 0.4 * s, atol=2e-4)
 
 
-def test_max_seconds_and_padding(tmp_path):
+def test_max_seconds_and_packing(tmp_path):
     (tmp_path / "a").mkdir()
     sf.write(tmp_path / "a" / "long.wav", np.full(2000, 0.25), SR)
     sf.write(tmp_path / "a" / "short.wav", np.full(300, -0.5), SR)
     ds = _load(tmp_path, tmp_path / "cache", max_seconds=0.1)
     assert ds.ids == ["a/long.wav", "a/short.wav"]
-    assert ds.lengths.tolist() == [800, 300] and ds.waveforms.shape == (2, 800)
-    assert ds.waveforms[1, 300:].abs().sum() == 0  # zero-padded
-    assert ds.waveforms[1, 0] == -16384 and ds.waveforms[0, 0] == 8192
+    assert ds.lengths.tolist() == [800, 300] and ds.starts.tolist() == [0, 800]
+    assert ds.samples.shape == (1100,)  # end to end, no padding
+    assert (ds.samples[:800] == 8192).all() and (ds.samples[800:] == -16384).all()
+
+
+def test_memory_is_total_samples(tmp_path):
+    # One 5-s clip among 0.01-s clips: a padded (N, T_max) layout would be ~N x larger.
+    root = tmp_path / "d"
+    (root / "a").mkdir(parents=True)
+    sf.write(root / "a" / "0long.wav", np.full(5 * SR, 0.25), SR)
+    for i in range(5):
+        sf.write(root / "a" / f"short{i}.wav", np.full(80 + i, -100 * (i + 1), np.int16), SR)
+    for ds in (_load(root, tmp_path / "cache"),  # decoded
+               _load(root, tmp_path / "cache")):  # from the cache
+        assert ds.lengths.tolist() == [5 * SR, 80, 81, 82, 83, 84]
+        assert ds.samples.numel() == int(ds.lengths.sum()) == 5 * SR + 410
+        assert ds.starts.tolist() == (torch.cumsum(ds.lengths, 0) - ds.lengths).tolist()
+        for k in range(1, 6):
+            np.testing.assert_array_equal(_int16_clip(ds, k), np.full(79 + k, -100 * k))
 
 
 def test_float_waveforms():
@@ -144,11 +174,87 @@ def test_float_waveforms():
         float_waveforms(torch.zeros(3, dtype=torch.int32))
 
 
-def test_audioset_to_and_len():
-    ds = AudioSet(torch.zeros(3, 5, dtype=torch.int16), torch.full((3,), 5),
-                  torch.tensor([0, 1, 1]), ["a/1", "b/2", "b/3"], ["a", "b"], SR, [], None)
-    moved = ds.to("cpu")
-    assert len(moved) == 3 and moved.classes == ["a", "b"] and moved.waveforms.device.type == "cpu"
+def _packed(lengths: list[int]) -> AudioSet:
+    """Clips of the given lengths; clip k holds (k + 1) * 1000 + 1, + 2, ... (never 0),
+    with alternating sign, so a sample read from a neighbour or padding is recognisable."""
+    clips = [(-1) ** k * ((k + 1) * 1000 + np.arange(1, n + 1)) for k, n in enumerate(lengths)]
+    n = torch.tensor(lengths, dtype=torch.int64)
+    return AudioSet(torch.from_numpy(np.concatenate(clips).astype(np.int16)),
+                    torch.cumsum(n, 0) - n, n, torch.arange(len(lengths)) % 2,
+                    [f"c/{k}" for k in range(len(lengths))], ["a", "b"], SR, [])
+
+
+def _reference_crop(ds: AudioSet, idx, length: int, position) -> np.ndarray:
+    """Per clip with numpy: offset floor(p * (room + 1)) capped at room, slice, pad."""
+    out = np.zeros((len(idx), 1, length), np.float32)
+    for b, (k, p) in enumerate(zip(idx.tolist(), position.tolist(), strict=True)):
+        x = _int16_clip(ds, k)
+        room = max(len(x) - length, 0)
+        off = min(int(np.floor(p * (room + 1))), room)
+        seg = x[off:off + length]
+        out[b, 0, :len(seg)] = seg / 32768.0
+    return out
+
+
+def test_crop_matches_per_clip_reference():
+    lengths = [5, 17, 1, 40, 16, 64, 12, 3]  # last clip shorter than the crop
+    ds = _packed(lengths)
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(len(lengths), (200,), generator=g)
+    position = torch.rand(200, generator=g)
+    idx = torch.cat([idx, torch.arange(8).repeat_interleave(3)])
+    position = torch.cat([position, torch.tensor([0.0, 0.5, 1.0]).repeat(8)])
+    out = ds.crop(idx, 16, position)
+    assert out.shape == (224, 1, 16) and out.dtype == torch.float32
+    np.testing.assert_array_equal(out.numpy(), _reference_crop(ds, idx, 16, position))
+    # Spelled out for clip 3 (40 samples): start, centre and end.
+    clip3 = ds.clip(3)
+    pos = torch.tensor([0.0, 0.5, 1.0])
+    got = ds.crop(torch.tensor([3, 3, 3]), 16, pos)[:, 0]
+    assert torch.equal(got, torch.stack([clip3[:16], clip3[12:28], clip3[24:]]))
+    # Short clips: the clip then zeros, whatever the position; nothing from a neighbour.
+    for k in (0, 2, 6, 7):
+        got = ds.crop(torch.full((3,), k), 16, pos)[:, 0]
+        expected = torch.cat([ds.clip(k), torch.zeros(16 - lengths[k])])
+        assert torch.equal(got, expected.expand(3, 16))
+    # A crop as long as the clip (clip 4) or longer than every clip.
+    assert torch.equal(ds.crop(torch.tensor([4]), 16, torch.tensor([0.7]))[0, 0], ds.clip(4))
+    wide = ds.crop(torch.arange(8), 100, torch.full((8,), 0.5))
+    for k, n in enumerate(lengths):
+        assert torch.equal(wide[k, 0, :n], ds.clip(k)) and not wide[k, 0, n:].any()
+
+
+def test_audioset_to_returns_moved_copy():
+    ds = _packed([3, 5])
+    before = {f: getattr(ds, f).clone() for f in ("samples", "starts", "lengths", "labels")}
+    moved = ds.to(torch.device("meta"))
+    assert moved is not ds and len(moved) == 2
+    for f in before:
+        assert getattr(moved, f).device.type == "meta"
+        assert getattr(moved, f).shape == before[f].shape
+        assert getattr(ds, f).device.type == "cpu" and torch.equal(getattr(ds, f), before[f])
+    assert moved.ids == ds.ids and moved.classes == ds.classes
+    assert moved.sample_rate == SR and moved.skipped == [] and moved.manifest_splits is None
+
+
+def test_audioset_validates_fields():
+    ds = _packed([3, 5])
+    with pytest.raises(ValueError, match="samples"):
+        AudioSet(ds.samples.int(), ds.starts, ds.lengths, ds.labels, ds.ids, ds.classes, SR, [])
+    with pytest.raises(ValueError, match="samples"):
+        AudioSet(ds.samples[None], ds.starts, ds.lengths, ds.labels, ds.ids, ds.classes, SR,
+                 [])
+    with pytest.raises(ValueError, match="starts"):
+        AudioSet(ds.samples, ds.starts[:1], ds.lengths, ds.labels, ds.ids, ds.classes, SR, [])
+    with pytest.raises(ValueError, match="lengths"):
+        AudioSet(ds.samples, ds.starts, ds.lengths.int(), ds.labels, ds.ids, ds.classes, SR,
+                 [])
+    with pytest.raises(ValueError, match="labels"):
+        AudioSet(ds.samples, ds.starts, ds.lengths, ds.labels.to("meta"), ds.ids, ds.classes,
+                 SR, [])
+    with pytest.raises(ValueError, match="manifest_splits"):
+        AudioSet(ds.samples, ds.starts, ds.lengths, ds.labels, ds.ids, ds.classes, SR, [],
+                 ["train"])
 
 
 # ---------------------------------------------------------------------------
@@ -174,8 +280,7 @@ def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "_decode", boom)
     again = _load(out, cache)
     assert again.skipped == [] and again.ids == first.ids
-    assert torch.equal(again.waveforms, first.waveforms)
-    assert torch.equal(again.labels, first.labels)
+    assert _same_tensors(again, first)
 
     # Changing one file (content and mtime) invalidates the cache.
     target = out / "rock" / "rock.00000.wav"
@@ -197,7 +302,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path):
     cache_file.write_bytes(b"not a tensor file")
     with pytest.warns(UserWarning, match="unreadable dataset cache"):
         again = _load(out, tmp_path / "cache")
-    assert torch.equal(again.waveforms, first.waveforms)
+    assert _same_tensors(again, first)
 
 
 # ---------------------------------------------------------------------------

@@ -37,8 +37,9 @@ def _fake(ids: list[str], classes: list[str] | None = None,
     classes = classes or sorted({i.split("/")[0] for i in ids})
     labels = torch.tensor([classes.index(i.split("/")[0]) for i in ids])
     n = len(ids)
-    return AudioSet(torch.zeros(n, 1, dtype=torch.int16), torch.ones(n, dtype=torch.int64),
-                    labels, list(ids), classes, 8000, [], manifest_splits)
+    return AudioSet(torch.zeros(n, dtype=torch.int16), torch.arange(n),
+                    torch.ones(n, dtype=torch.int64), labels, list(ids), classes, 8000, [],
+                    manifest_splits)
 
 
 def _gtzan_ids(ext: str = "wav") -> list[str]:
@@ -103,7 +104,7 @@ def test_fault_filtered_on_gtzan_tree(gtzan_tree, tmp_path):
             genre = ds.ids[i].split("/")[0]
             assert ds.classes[ds.labels[i]] == genre
             number = int(ds.ids[i].split(".")[1])
-            assert ds.waveforms[i, 0] == GTZAN_GENRES.index(genre) * 100 + number
+            assert ds.samples[ds.starts[i]] == GTZAN_GENRES.index(genre) * 100 + number
     listed = {line.strip() for name in ("train.txt", "valid.txt", "test.txt")
               for line in (FAULT_FILTERED_DIR / name).read_text().splitlines()}
     assert {ds.ids[i] for i in splits["test"].tolist()} <= listed
@@ -240,7 +241,8 @@ def test_unknown_kind():
 def test_holdout_is_stratified_60_20_20_and_disjoint():
     n_per, classes = 10, ["a", "b", "c"]
     labels = torch.arange(3).repeat_interleave(n_per)
-    ds = AudioSet(torch.zeros(30, 4, dtype=torch.int16), torch.full((30,), 4), labels,
+    ds = AudioSet(torch.zeros(30 * 4, dtype=torch.int16), torch.arange(0, 120, 4),
+                  torch.full((30,), 4), labels,
                   [f"{classes[int(c)]}/{i}.wav" for i, c in enumerate(labels)], classes, 8000, [])
     s = make_splits(ds, "holdout")
     assert {k: len(v) for k, v in s.items()} == {"train": 18, "val": 6, "test": 6}
