@@ -15,9 +15,7 @@ import torchaudio
 from torch.utils.data import DataLoader, Dataset
 
 import augkit as ak
-from experiments import config as C
-from experiments.arms import Pipeline
-from experiments.train import DeviceData, crop_batch
+from augkit import functional as F
 
 from .conftest import MEL, SAMPLE_RATE
 
@@ -64,6 +62,11 @@ class TutorialDataset(Dataset):
         return torch.nn.functional.adaptive_avg_pool2d(mel, (224, 224)), self.labels[i]
 
 
+class Clamp(torch.nn.Module):
+    def forward(self, x):
+        return torch.clamp(x, min=1e-10)
+
+
 @pytest.mark.parametrize("impl", ["augkit", "tutorial_dataloader"])
 def test_epoch_data_path(run, device, clips, impl):
     paths, labels, int16 = clips
@@ -77,18 +80,28 @@ def test_epoch_data_path(run, device, clips, impl):
                 x = x.to(device)
             return x
     else:
-        cfg = C.resolve("tutorial", overrides={"crop_seconds": CROP_S})
-        pipe = Pipeline(cfg, cfg.augmentations).to(device)
-        adapter = ak.InputAdapter(3, 224).to(device)
-        data = DeviceData(int16.to(device), torch.full((N_CLIPS,), int16.shape[1], device=device),
-                          labels.to(device), [str(i) for i in range(10)], SAMPLE_RATE)
+        # The tutorial's recipe as one augkit chain (public API only).
+        chain = ak.Compose([
+            ak.MelFrontend(**MEL, log=None),
+            ak.GaussianNoise(std=0.01, p=0.5),
+            ak.Gain(factor=(0.8, 1.2), p=0.5),
+            ak.TimeMasking(20),
+            ak.FrequencyMasking(20),
+            Clamp(),
+            ak.InputAdapter(3, 224),
+        ]).to(device)
+        flat = int16.to(device).reshape(-1)  # every clip end to end, int16, on the device
+        clip_len, length = int16.shape[1], CROP_S * SAMPLE_RATE
         gen = torch.Generator(device=device).manual_seed(0)
 
         def epoch():
             perm = torch.randperm(N_CLIPS, device=device, generator=gen)
             for s in range(0, N_CLIPS, BATCH):
-                wave = crop_batch(data, perm[s : s + BATCH], CROP_S * SAMPLE_RATE, generator=gen)
-                x = adapter(pipe.features(wave, gen))
+                idx = perm[s : s + BATCH]
+                pos = torch.rand(idx.shape, device=device, generator=gen)
+                start = idx * clip_len + F.offsets_at(pos, clip_len - length)
+                wave = F.crop_segments(flat, start, torch.full_like(idx, length), length)
+                x = chain(wave.float().unsqueeze(1) / 32768, generator=gen)
             return x
     run(epoch, group=f"datapath {N_CLIPS} clips {CROP_S}s crops {device.type}", clips=N_CLIPS,
         impl=impl, batch=BATCH, seconds=CROP_S)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,10 +28,12 @@ from tqdm.auto import tqdm
 
 from . import config as C
 from .arms import arm_augmentations, expand_arms
+from .data import AudioSet
 from .io import atomic_write_json
-from .report import confusion_figure, write_report
+from .report import write_report
+from .results import EpochLog, RunResult
 from .tracking import Tracker
-from .train import DeviceData, train_run
+from .train import train_run
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -158,116 +161,144 @@ def check_resume(out: Path, cfg: C.Config) -> None:
             "Use a new --out, or delete the folder to start over.")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = C.resolve(args.preset, args.config, overrides_from(args))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    out = Path(cfg.out or f"runs/{cfg.preset}")
-    cfg.out = str(out)
-    progress = not args.no_progress
-    check_resume(out, cfg)
-    try:
-        arms = expand_arms(cfg.arms, cfg.augmentations)
-        device = pick_device(cfg.device)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+@dataclass
+class Plan:
+    """What to run: the (arm, seed, fold) units, their splits, and where results go."""
+
+    cfg: C.Config
+    out: Path
+    arms: list[str]
+    folds: list[int | None]
+    data: AudioSet
+    splits: dict[int | None, dict[str, torch.Tensor]]
+
+    @property
+    def units(self) -> list[tuple[str, int, int | None]]:
+        return [(a, s, f) for a in self.arms for s in self.cfg.seeds for f in self.folds]
+
+    def done(self) -> list[RunResult]:
+        return [RunResult.from_dict(json.loads(p.read_text())) for p in
+                (run_file(self.out, *u) for u in self.units) if p.exists()]
+
+    def todo(self) -> list[tuple[str, int, int | None]]:
+        return [u for u in self.units if not run_file(self.out, *u).exists()]
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        return {k: int(v.shape[0]) for k, v in self.splits[self.folds[0]].items()}
+
+    @property
+    def context(self) -> str:
+        c = self.cfg
+        return (f"Preset `{c.preset}`, data: {c.data or 'embedded synthetic set'}, split "
+                f"`{c.split}` {self.split_sizes}, backbone `{c.backbone}`, {c.epochs} epochs, "
+                f"device {self.data.labels.device}.")
+
+
+def plan(cfg: C.Config, progress: bool) -> Plan:
+    """Check arms and device, load the data onto the device, make the splits."""
     from .splits import make_splits
 
-    try:
-        ds = prepare_data(cfg, progress)
-        if ds.sample_rate != cfg.sample_rate:
-            raise ValueError(f"dataset decoded at {ds.sample_rate} Hz, expected {cfg.sample_rate}")
-        if cfg.split == "kfold":
-            folds = list(range(cfg.folds)) if cfg.fold == "all" else [int(cfg.fold)]
-        else:
-            folds = [None]
-        splits = {f: make_splits(ds, cfg.split, folds=cfg.folds, fold=f or 0) for f in folds}
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    data = DeviceData.from_audioset(ds, device)
-    splits = {f: {k: v.to(device) for k, v in s.items()} for f, s in splits.items()}
-    f0 = splits[folds[0]]
-    summary = {k: int(v.shape[0]) for k, v in f0.items()}
-    atomic_write_json(out / "config.json", {
-        "config": C.to_dict(cfg), "identity": C.identity(cfg), "versions": versions(),
+    arms = expand_arms(cfg.arms, cfg.augmentations)
+    device = pick_device(cfg.device)
+    ds = prepare_data(cfg, progress)
+    if ds.sample_rate != cfg.sample_rate:
+        raise ValueError(f"dataset decoded at {ds.sample_rate} Hz, expected {cfg.sample_rate}")
+    folds = ((list(range(cfg.folds)) if cfg.fold == "all" else [int(cfg.fold)])
+             if cfg.split == "kfold" else [None])
+    splits = {f: {k: v.to(device) for k, v in
+                  make_splits(ds, cfg.split, folds=cfg.folds, fold=f or 0).items()}
+              for f in folds}
+    return Plan(cfg, Path(cfg.out), arms, folds, ds.to(device), splits)
+
+
+def write_config(p: Plan, argv: list[str] | None) -> None:
+    device = p.data.labels.device
+    atomic_write_json(p.out / "config.json", {
+        "config": C.to_dict(p.cfg), "identity": C.identity(p.cfg), "versions": versions(),
         "git_commit": git_commit(), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
         else f"{platform.machine()} CPU ({torch.get_num_threads()} threads)",
         "command": " ".join([Path(sys.executable).name, "-m", "experiments.ablate",
                              *(sys.argv[1:] if argv is None else argv)]),
-        "dataset": {"path": cfg.data or "embedded synthetic", "clips": len(ds.labels),
-                    "classes": ds.classes, "skipped": ds.skipped, "split_sizes": summary},
+        "dataset": {"path": p.cfg.data or "embedded synthetic", "clips": len(p.data),
+                    "classes": p.data.classes, "skipped": p.data.skipped,
+                    "split_sizes": p.split_sizes},
     })
-    pairs = [(a, s, f) for a in arms for s in cfg.seeds for f in folds]
-    results = []
-    for a, s, f in pairs:
-        path = run_file(out, a, s, f)
-        if path.exists():
-            results.append(json.loads(path.read_text()))
-    todo = [(a, s, f) for a, s, f in pairs if not run_file(out, a, s, f).exists()]
-    print(f"augkit ablation: {len(arms)} arms x {len(cfg.seeds)} seeds"
-          + (f" x {len(folds)} folds" if folds != [None] else "")
-          + f" on {device}; {len(ds.labels)} clips, {len(ds.classes)} classes, split "
-          f"{cfg.split} {summary}; {len(pairs) - len(todo)} done, {len(todo)} to run -> {out}",
-          flush=True)
-    context = (f"Preset `{cfg.preset}`, data: {cfg.data or 'embedded synthetic set'}, split "
-               f"`{cfg.split}` {summary}, backbone `{cfg.backbone}`, {cfg.epochs} epochs, "
-               f"device {device}.")
-    title = f"augkit ablation: {out.name}"
+
+
+def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool) -> RunResult:
+    """Train one (arm, seed, fold) with SwanLab logging and write its result atomically."""
+    cfg = p.cfg
+    augs = arm_augmentations(arm, cfg.augmentations)
+    name = f"{arm}-seed{seed}" + ("" if fold is None else f"-fold{fold}")
+    tracker = Tracker(cfg.swanlab_mode, cfg.swanlab_project, p.out / "swanlog", name, arm,
+                      [arm, cfg.preset, f"seed{seed}"],
+                      {**C.to_dict(cfg), "arm": arm, "seed": seed, "fold": fold,
+                       "arm_augmentations": augs})
+    bar = tqdm(total=cfg.epochs, desc="  epochs", unit="ep", leave=False, disable=not progress,
+               position=1)
+
+    def on_epoch(log: EpochLog) -> None:
+        tracker.log(log.scalars(), step=log.epoch)
+        bar.set_postfix(loss=f"{log.train_loss:.3f}", val=f"{log.val_acc:.3f}")
+        bar.update(1)
+
+    def on_examples(waves, feats) -> None:
+        tracker.log_examples(waves[: cfg.log_examples], feats[: cfg.log_examples],
+                             p.data.sample_rate)
+
+    t0 = time.time()
+    try:
+        r = train_run(cfg, arm, augs, seed, fold, p.data, p.splits[fold], on_epoch, on_examples)
+    finally:
+        bar.close()
+    split = "test" if r.test is not None else "val"
+    tracker.log_confusion(f"{split}/confusion", r.primary.confusion, p.data.classes,
+                          f"{name}: {split}", step=cfg.epochs)
+    tracker.finish()
+    r.wall_s = time.time() - t0
+    atomic_write_json(run_file(p.out, arm, seed, fold), r.to_dict())
+    return r
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    progress = not args.no_progress
+    try:
+        cfg = C.resolve(args.preset, args.config, overrides_from(args))
+        cfg.out = str(cfg.out or f"runs/{cfg.preset}")
+        check_resume(Path(cfg.out), cfg)
+        p = plan(cfg, progress)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write_config(p, argv)
+    results, todo = p.done(), p.todo()
+    print(f"augkit ablation: {len(p.arms)} arms x {len(cfg.seeds)} seeds"
+          + (f" x {len(p.folds)} folds" if p.folds != [None] else "")
+          + f" on {p.data.labels.device}; {len(p.data)} clips, {len(p.data.classes)} classes, "
+          f"split {cfg.split} {p.split_sizes}; {len(results)} done, {len(todo)} to run "
+          f"-> {p.out}", flush=True)
+    title = f"augkit ablation: {p.out.name}"
     bar = tqdm(todo, desc="runs", unit="run", disable=not progress, position=0)
-    for a, s, f in bar:
-        bar.set_postfix_str(f"{a} seed {s}" + ("" if f is None else f" fold {f}"))
-        augs = arm_augmentations(a, cfg.augmentations)
-        name = f"{a}-seed{s}" + ("" if f is None else f"-fold{f}")
-        tracker = Tracker(cfg.swanlab_mode, cfg.swanlab_project, out / "swanlog", name, a,
-                          [a, cfg.preset, f"seed{s}"], {**C.to_dict(cfg), "arm": a, "seed": s,
-                                                        "fold": f, "arm_augmentations": augs})
-        epochs = tqdm(total=cfg.epochs, desc="  epochs", unit="ep", leave=False,
-                      disable=not progress, position=1)
-
-        def on_epoch(ep, m, epochs=epochs, tracker=tracker):
-            tracker.log(m, step=ep)
-            epochs.set_postfix(loss=f"{m['train_loss']:.3f}", val=f"{m['val_acc']:.3f}")
-            epochs.update(1)
-
-        def on_examples(waves, feats, tracker=tracker):
-            k = cfg.log_examples
-            tracker.log_examples(waves[:k], feats[:k], ds.sample_rate)
-
-        t0 = time.time()
-        try:
-            r = train_run(cfg, augs, s, data, splits[f], device, on_epoch, on_examples)
-        finally:
-            epochs.close()
-        split = "test" if "test" in r else "val"
-        import matplotlib.pyplot as plt
-
-        fig = confusion_figure(r[split]["confusion"], ds.classes, f"{name}: {split}")
-        tracker.log_figure(f"{split}/confusion", fig, step=cfg.epochs)
-        plt.close(fig)
-        tracker.finish()
-        r.update(arm=a, seed=s, fold=f, augmentations=augs, wall_s=time.time() - t0)
-        atomic_write_json(run_file(out, a, s, f), r)
-        results.append(r)
-        write_report(out, results, arms, ds.classes, title, context, plots=False)
+    for arm, seed, fold in bar:
+        bar.set_postfix_str(f"{arm} seed {seed}" + ("" if fold is None else f" fold {fold}"))
+        results.append(run_unit(p, arm, seed, fold, progress))
+        write_report(p.out, results, p.arms, p.data.classes, title, p.context, plots=False)
     bar.close()
     if not results:
         print("nothing to report", file=sys.stderr)
         return 1
-    write_report(out, results, arms, ds.classes, title, context)
+    write_report(p.out, results, p.arms, p.data.classes, title, p.context)
     print()
-    print((out / "summary.md").read_text())
-    print(f"{len(results)} runs; results: {out / 'results.csv'}, {out / 'summary.md'}, plots: "
-          f"{out / 'curves.png'}, {out / 'deltas.png'}, {out / 'confusion.png'}")
+    print((p.out / "summary.md").read_text())
+    print(f"{len(results)} runs; results: {p.out / 'results.csv'}, {p.out / 'summary.md'}, "
+          f"plots: {p.out / 'curves.png'}, {p.out / 'deltas.png'}, {p.out / 'confusion.png'}")
     if cfg.swanlab_mode != "disabled":
-        print(f"SwanLab ({cfg.swanlab_mode}) runs in {out / 'swanlog'}"
-              + (f"; dashboard: swanlab watch {out / 'swanlog'}" if cfg.swanlab_mode == "local"
-                 else ""))
+        print(f"SwanLab ({cfg.swanlab_mode}) runs in {p.out / 'swanlog'}"
+              + (f"; dashboard: swanlab watch {p.out / 'swanlog'}"
+                 if cfg.swanlab_mode == "local" else ""))
     return 0
 
 

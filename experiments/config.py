@@ -16,37 +16,23 @@ from typing import Any
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
-@dataclass
-class AugmentConfig:
-    """Settings of every registered augmentation (an arm picks which ones run)."""
-
-    time_mask_width: int = 20
-    time_mask_num: int = 2
-    freq_mask_width: int = 12
-    freq_mask_num: int = 2
-    mask_p: float = 1.0
-    #: Mask fill: "mean" (each example's mean) or a number (0 = silence on a power mel).
-    mask_value: Any = "mean"
-    #: "waveform": noise at an SNR (dB) range; "power_mel": fixed std on the power mel.
-    noise_domain: str = "waveform"
-    noise_snr_db: tuple[float, float] = (10.0, 40.0)
-    noise_std: float = 0.01
-    noise_p: float = 0.5
-    #: "waveform": gain in dB; "power_mel": linear factor on the power mel.
-    gain_domain: str = "waveform"
-    gain_db: tuple[float, float] = (-12.0, 12.0)
-    gain_factor: tuple[float, float] = (0.8, 1.2)
-    gain_p: float = 0.5
-    shift_max: float = 0.25
-    shift_p: float = 0.5
-    polarity_p: float = 0.5
-    mixup_alpha: float = 0.4
-    mixup_p: float = 1.0
+#: Keys of augkit 0.1's flat ``augment`` section -> what replaced them (0.2).
+RENAMED_AUGMENT_KEYS = {
+    "time_mask_width": "time_mask.max_width", "time_mask_num": "time_mask.num_masks",
+    "freq_mask_width": "freq_mask.max_width", "freq_mask_num": "freq_mask.num_masks",
+    "mask_p": "time_mask.p and freq_mask.p", "mask_value": "time_mask.value and freq_mask.value",
+    "noise_domain": "noise.where (waveform or spectrogram)", "noise_snr_db": "noise.snr_db",
+    "noise_std": "noise.std (with noise.snr_db=null)", "noise_p": "noise.p",
+    "gain_domain": "gain.where (waveform or spectrogram)", "gain_db": "gain.gain_db",
+    "gain_factor": "gain.factor (with gain.gain_db=null)", "gain_p": "gain.p",
+    "shift_max": "shift.max_shift", "shift_p": "shift.p", "polarity_p": "polarity.p",
+    "mixup_alpha": "mixup.alpha", "mixup_p": "mixup.p",
+}
 
 
 @dataclass
 class Config:
-    """Everything one ablation needs. See README "Options" for each field."""
+    """Everything one ablation needs. The README's "The ablation runner" explains the fields."""
 
     preset: str = "quick"
     data: str | None = None
@@ -86,7 +72,9 @@ class Config:
         default_factory=lambda: ["time_mask", "freq_mask", "noise", "gain"])
     arms: list[str] = field(default_factory=lambda: ["default"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    #: Per-augmentation settings over the defaults in ``experiments.arms.AUGMENTATIONS``:
+    #: ``{"noise": {"snr_db": [5, 30]}, "time_mask": {"max_width": 40}}``.
+    augment: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Runtime.
     device: str = "auto"
     compile: bool = False
@@ -136,25 +124,55 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return value
 
 
+def _set_augment(cfg: Config, key: str, value: Any) -> None:
+    """``augment.<name>.<argument> = value`` (``value`` parsed as JSON when it can be)."""
+    from .arms import AUGMENTATIONS
+
+    parts = key.split(".")
+    if len(parts) == 2 and parts[1] in RENAMED_AUGMENT_KEYS:
+        raise ValueError(f"config key {key!r} was replaced by "
+                         f"augment.{RENAMED_AUGMENT_KEYS[parts[1]]} in augkit 0.2")
+    if len(parts) != 3 or not parts[2]:
+        raise ValueError(f"config key {key!r}: use augment.<augmentation>.<argument>, "
+                         "e.g. augment.noise.snr_db=[5,30]")
+    name, arg = parts[1], parts[2]
+    if name not in AUGMENTATIONS:
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(AUGMENTATIONS), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown augmentation {name!r} in config key {key!r}{hint}")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass  # a plain string, e.g. "mean" or "spectrogram"
+    cfg.augment.setdefault(name, {})[arg] = value
+
+
 def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
-    """Set fields from ``{"lr": 1e-3, "augment.time_mask_width": 30, ...}``."""
+    """Set fields from ``{"lr": 1e-3, "augment.time_mask.max_width": 30, ...}``."""
     for key, value in overrides.items():
         if key.startswith("_"):  # comments in config files
             continue
-        target, name = cfg, key
-        if key.startswith("augment."):
-            target, name = cfg.augment, key.split(".", 1)[1]
-        elif key == "augment" and isinstance(value, dict):
-            apply_overrides(cfg, {f"augment.{k}": v for k, v in value.items()})
+        if key == "augment" and isinstance(value, dict):
+            for name, args in value.items():
+                if not isinstance(args, dict):
+                    _set_augment(cfg, f"augment.{name}", args)  # explains the new layout
+                for arg, v in args.items():
+                    _set_augment(cfg, f"augment.{name}.{arg}", v)
             continue
-        fields = {f.name for f in dataclasses.fields(target)}
-        if name not in fields:
+        if key.startswith("augment."):
+            _set_augment(cfg, key, value)
+            continue
+        fields = {f.name for f in dataclasses.fields(cfg)}
+        if key not in fields:
             import difflib
 
-            close = difflib.get_close_matches(name, sorted(fields), n=3)
+            close = difflib.get_close_matches(key, sorted(fields), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown config key {key!r}{hint}")
-        setattr(target, name, _coerce(key, value, getattr(target, name)))
+        setattr(cfg, key, _coerce(key, value, getattr(cfg, key)))
     return cfg
 
 
@@ -206,20 +224,15 @@ def validate(cfg: Config) -> None:
         raise ValueError("seeds must name at least one seed")
     if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
         raise ValueError(f"warmup_epochs must be in [0, epochs], got {cfg.warmup_epochs}")
-    a = cfg.augment
-    if a.mask_value != "mean" and (isinstance(a.mask_value, bool)
-                                   or not isinstance(a.mask_value, (int, float))):
-        try:
-            a.mask_value = float(a.mask_value)
-        except (TypeError, ValueError):
-            raise ValueError(f"augment.mask_value must be 'mean' or a number, "
-                             f"got {a.mask_value!r}") from None
-    if a.noise_domain not in ("waveform", "power_mel"):
-        raise ValueError(f"augment.noise_domain must be waveform or power_mel, "
-                         f"got {a.noise_domain!r}")
-    if a.gain_domain not in ("waveform", "power_mel"):
-        raise ValueError(f"augment.gain_domain must be waveform or power_mel, "
-                         f"got {a.gain_domain!r}")
+    from .arms import AUGMENTATIONS, Context, build_augmentation
+
+    unknown = [a for a in cfg.augmentations if a not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown augmentation(s) {unknown} in 'augmentations'; "
+                         f"registered: {sorted(AUGMENTATIONS)}")
+    ctx = Context(cfg.sample_rate, num_classes=2, scale=cfg.scale)
+    for name in AUGMENTATIONS:  # every setting is checked now, not after decoding
+        build_augmentation(name, cfg.augment.get(name), ctx)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from .io import atomic_savefig, atomic_write_text  # noqa: E402
+from .results import RunResult  # noqa: E402
 
 COLUMNS = ["arm", "seed", "fold", "augmentations", "epochs", "selected_epoch", "val_acc",
            "val_acc_centre", "val_f1", "val_loss", "test_acc", "test_acc_centre", "test_f1",
@@ -28,21 +29,20 @@ COLUMNS = ["arm", "seed", "fold", "augmentations", "epochs", "selected_epoch", "
            "train_clips_per_s", "params"]
 
 
-def result_row(r: dict) -> dict:
-    row = {"arm": r["arm"], "seed": r["seed"], "fold": r["fold"],
-           "augmentations": "+".join(r["augmentations"]) or "-", "epochs": len(r["history"]),
-           "selected_epoch": r["selected_epoch"], "time_s": round(r["time_s"], 2),
-           "train_clips_per_s": round(r["train_clips_per_s"], 1), "params": r["params"],
-           "final_val_acc": r["final"]["val_acc"], "final_train_acc": r["final"]["train_acc"],
-           "final_test_acc": r["final"].get("test_acc", math.nan)}
-    for split in ("val", "test"):
-        m = r.get(split, {})
+def result_row(r: RunResult) -> dict:
+    row = {"arm": r.arm, "seed": r.seed, "fold": r.fold,
+           "augmentations": "+".join(r.augmentations) or "-", "epochs": len(r.history),
+           "selected_epoch": r.selected_epoch, "time_s": round(r.time_s, 2),
+           "train_clips_per_s": round(r.train_clips_per_s, 1), "params": r.params,
+           "final_val_acc": r.final_val_acc, "final_train_acc": r.final_train_acc,
+           "final_test_acc": math.nan if r.final_test_acc is None else r.final_test_acc}
+    for split, m in (("val", r.val), ("test", r.test)):
         for k in ("acc", "acc_centre", "f1", "loss"):
-            row[f"{split}_{k}"] = m.get(k, math.nan)
+            row[f"{split}_{k}"] = math.nan if m is None else getattr(m, k)
     return row
 
 
-def results_frame(results: list[dict], arm_order: list[str]) -> pd.DataFrame:
+def results_frame(results: list[RunResult], arm_order: list[str]) -> pd.DataFrame:
     df = pd.DataFrame([result_row(r) for r in results], columns=COLUMNS)
     order = {a: i for i, a in enumerate(arm_order)}
     df["_o"] = df["arm"].map(lambda a: order.get(a, len(order)))
@@ -122,14 +122,14 @@ def summary_markdown(df: pd.DataFrame, title: str, context: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(results: list[dict], arm_order: list[str], path: Path) -> None:
+def plot_curves(results: list[RunResult], arm_order: list[str], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     cmap = plt.get_cmap("tab20")
-    for i, arm in enumerate(a for a in arm_order if any(r["arm"] == a for r in results)):
-        runs = [r for r in results if r["arm"] == arm]
-        n = min(len(r["history"]) for r in runs)
+    for i, arm in enumerate(a for a in arm_order if any(r.arm == a for r in results)):
+        runs = [r for r in results if r.arm == arm]
+        n = min(len(r.history) for r in runs)
         for ax, key in zip(axes, ("val_acc", "val_loss"), strict=True):
-            v = np.array([[h[key] for h in r["history"][:n]] for r in runs])
+            v = np.array([[getattr(h, key) for h in r.history[:n]] for r in runs])
             x = np.arange(1, n + 1)
             color = cmap((2 * i) % 20 + (i // 10) % 2)  # dark shades first, then light
             ax.plot(x, v.mean(0), color=color, label=arm, lw=2.2 if arm in
@@ -189,7 +189,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str], title: str):
     return fig
 
 
-def write_report(out: Path, results: list[dict], arm_order: list[str], classes: list[str],
+def write_report(out: Path, results: list[RunResult], arm_order: list[str], classes: list[str],
                  title: str, context: str = "", plots: bool = True) -> pd.DataFrame:
     """Write results.csv and summary.md, and with ``plots`` the PNGs; return the frame."""
     df = results_frame(results, arm_order)
@@ -204,8 +204,8 @@ def write_report(out: Path, results: list[dict], arm_order: list[str], classes: 
     s = summary_frame(df)
     best = s.sort_values("val_acc", ascending=False).iloc[0].arm
     split = "test" if primary_metric(df) == "test_acc" else "val"
-    runs = [r for r in results if r["arm"] == best]
-    cm = np.sum([np.array(r[split]["confusion"]) for r in runs], axis=0)
+    runs = [r for r in results if r.arm == best]
+    cm = np.sum([np.array(r.primary.confusion) for r in runs], axis=0)
     fig = confusion_figure(cm, classes, f"{best}: {split} confusion, summed over "
                                         f"{len(runs)} run(s) (arm chosen on val)")
     atomic_savefig(fig, out / "confusion.png", dpi=110)

@@ -54,6 +54,18 @@ class Tracker:
         if self.run is not None:
             self.swanlab.log({key: self.swanlab.Image(fig)}, step=step)
 
+    def log_confusion(self, key: str, confusion: list[list[int]], classes: list[str], title: str,
+                      step: int) -> None:
+        if self.run is None:
+            return
+        import matplotlib.pyplot as plt
+
+        from .report import confusion_figure
+
+        fig = confusion_figure(confusion, classes, title)
+        self.log_figure(key, fig, step)
+        plt.close(fig)
+
     def finish(self) -> None:
         if self.run is not None:
             with contextlib.redirect_stdout(io.StringIO()):

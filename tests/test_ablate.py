@@ -15,11 +15,19 @@ import pandas as pd
 import pytest
 import torch
 
+import augkit as ak
 from experiments import ablate
 from experiments import config as C
-from experiments.arms import Pipeline, arm_augmentations, expand_arms
+from experiments.arms import (
+    AUGMENTATIONS,
+    DB_SCALE,
+    Context,
+    arm_augmentations,
+    build_chain,
+    expand_arms,
+)
 from experiments.report import paired_diff
-from experiments.train import DeviceData, crop_batch, eval_crops
+from experiments.train import eval_positions
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"n_per_class": 5, "seconds": 2.0, "sample_rate": 8000, "seed": 0}
@@ -63,6 +71,7 @@ def test_end_to_end_ablation(tmp_path, capsys):
 @pytest.mark.parametrize("mode", ["offline", "local"])
 def test_swanlab_logs_each_run_with_media(tmp_path, monkeypatch, mode):
     """The tracker's real code path (other tests disable it): one run per (arm, seed)."""
+    pytest.importorskip("swanlab")
     monkeypatch.setenv("SWANLAB_LOG_DIR", str(tmp_path / "out" / "swanlog"))  # local sets it
     args = [a for a in tiny_args(tmp_path, "--arms", "baseline,gain", "--seeds", "0")
             if a != "disabled"]
@@ -122,8 +131,12 @@ def test_changed_settings_are_refused(tmp_path):
     (["--set", "epochs=-1"], "epochs must be > 0"),
     (["--seeds", "a,b"], "--seeds must be a comma list"),
     (["--data", "/no/such/folder"], "/no/such/folder"),
-    (["--set", "augment.noise_domain=air"], "augment.noise_domain"),
-    (["--set", "augment.mask_value=loud"], "augment.mask_value"),
+    (["--set", "augment.noise.where=air"], "augment.noise.where must be one of"),
+    (["--set", "augment.time_mask.value=loud"], "augment.time_mask: value must be"),
+    (["--set", "augment.gain.gain_db=[6,-6]"], "augment.gain: gain_db must have low <= high"),
+    (["--set", "augment.gain.gian_db=3"], "augment.gain: "),
+    (["--set", "augment.nosie.p=0.5"], "did you mean noise"),
+    (["--set", "augment.time_mask_width=30"], "replaced by augment.time_mask.max_width"),
 ])
 def test_bad_input_gets_a_clear_error(argv, message, tmp_path, capsys):
     rc = ablate.main(["--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c"),
@@ -144,6 +157,12 @@ def test_arms_expand_and_validate():
         expand_arms(["baseline"], ["time_mask", "reverb"])
 
 
+def chain_for(cfg, names, num_classes=10):
+    ctx = Context(cfg.sample_rate, num_classes, cfg.scale)
+    return build_chain(names, cfg.augment, ctx, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                       n_mels=cfg.n_mels, top_db=cfg.top_db)
+
+
 def test_presets_resolve_and_tutorial_recipe():
     for preset in C.PRESETS:
         C.resolve(preset)
@@ -151,25 +170,41 @@ def test_presets_resolve_and_tutorial_recipe():
     assert (cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.backbone, cfg.lr, cfg.batch_size,
             cfg.epochs, cfg.optimizer, cfg.scale, cfg.tutorial_input) == (
         2048, 640, 128, "resnet18", 1e-4, 16, 20, "adam", "clamp", True)
-    pipe = Pipeline(cfg, cfg.augmentations)
-    assert [type(m).__name__ for m in pipe.spec.steps.values()] == [
-        "TimeMasking", "FrequencyMasking", "GaussianNoise", "Gain"]
-    assert pipe.spec["noise"].std == (0.01, 0.01) and pipe.spec["gain"].factor == (0.8, 1.2)
-    assert len(pipe.wave.steps) == 0
-    cfg = C.resolve("quick", overrides={"augment.gain_db": "[-3, 3]", "seeds": "4,5"})
-    assert cfg.augment.gain_db == (-3.0, 3.0) and cfg.seeds == [4, 5]
+    chain = chain_for(cfg, cfg.augmentations)
+    # The tutorial augments its power mel: between the mel and the clamp.
+    assert chain.names == ["mel", "time_mask", "freq_mask", "noise", "gain", "scale"]
+    assert chain["noise"].std == (0.01, 0.01) and chain["noise"].snr_db is None
+    assert chain["gain"].factor == (0.8, 1.2) and chain["time_mask"].value == 0.0
+    cfg = C.resolve("quick", overrides={"augment.gain.gain_db": "[-3, 3]", "seeds": "4,5"})
+    assert cfg.augment["gain"]["gain_db"] == [-3, 3] and cfg.seeds == [4, 5]
+    assert chain_for(cfg, ["gain"])["gain"].gain_db == (-3.0, 3.0)
+
+
+def test_every_registered_augmentation_builds_into_a_chain():
+    """A new table entry is covered here: it builds, sits where it says, and trains a batch."""
+    cfg = C.resolve("quick")
+    wave = torch.randn(4, 1, 16000)
+    for name, entry in AUGMENTATIONS.items():
+        chain = chain_for(cfg, [name])
+        order = chain.names
+        assert order.index(name) < order.index("mel") if entry.where == "waveform" else \
+            order.index(name) > order.index("mel")
+        x, soft = chain(wave, target=torch.tensor([0, 1, 2, 3]),
+                        generator=torch.Generator().manual_seed(0))
+        assert x.shape == (4, 1, cfg.n_mels, 51) and soft.shape == (4, 10), name
+        assert torch.isfinite(x).all(), name
 
 
 def test_masks_on_db_features_fill_each_example_mean():
     cfg = C.resolve("quick")
-    pipe, clean = Pipeline(cfg, ["time_mask", "noise"]), Pipeline(cfg, [])
-    assert list(pipe.feature.steps) == ["time_mask"] and list(pipe.spec.steps) == []
-    assert list(pipe.wave.steps) == ["noise"]
-    pipe.wave.disable("noise")
+    chain, clean = chain_for(cfg, ["time_mask", "noise"]), chain_for(cfg, [])
+    assert chain.names == ["noise", "mel", "scale", "time_mask"]
+    assert isinstance(chain["scale"], ak.AmplitudeToDB) and chain["scale"].scale == DB_SCALE
+    chain.disable("noise")
     g = torch.Generator().manual_seed(0)
     wave = torch.randn(4, 1, 8000) * torch.tensor([0.01, 0.1, 0.5, 1.0]).view(4, 1, 1)
-    x, ref = pipe.features(wave, g), clean.features(wave)
-    p = pipe.feature.last_params["time_mask"]
+    x, ref = chain(wave, generator=g), clean(wave)
+    p = chain.last_params["time_mask"]
     frames = torch.arange(x.shape[-1])
     for i in range(4):
         hit = ((frames >= p["start"][i, :, None]) &
@@ -177,10 +212,11 @@ def test_masks_on_db_features_fill_each_example_mean():
         assert hit.any()
         torch.testing.assert_close(x[i, ..., hit], ref[i].mean().expand_as(x[i, ..., hit]))
         torch.testing.assert_close(x[i, ..., ~hit], ref[i, ..., ~hit])
-    # The tutorial masks its power mel with silence, before the clamp.
-    tut = C.resolve("tutorial")
-    pipe = Pipeline(tut, ["time_mask"])
-    assert list(pipe.spec.steps) == ["time_mask"] and pipe.spec["time_mask"].value == 0.0
+    # per-example dB / 20, each example's floor 80 dB (4 units) below its own maximum
+    half_silent = wave.clone()
+    half_silent[..., 4000:] = 0
+    db = clean(half_silent)
+    torch.testing.assert_close(db.amin(dim=(1, 2, 3)), db.amax(dim=(1, 2, 3)) - 80 * DB_SCALE)
 
 
 def test_paired_diff_matches_a_hand_computation():
@@ -194,23 +230,12 @@ def test_paired_diff_matches_a_hand_computation():
     assert sum(d) / 3 == pytest.approx(mean)
 
 
-def test_crops_respect_each_clip_length():
-    waves = torch.zeros(3, 100, dtype=torch.int16)
-    waves[0, :100] = torch.arange(100)
-    waves[1, :40] = torch.arange(40) + 1000
-    waves[2, :100] = -torch.arange(100)
-    data = DeviceData(waves, torch.tensor([100, 40, 100]), torch.tensor([0, 1, 2]),
-                      ["a", "b", "c"], 8000)
-    g = torch.Generator().manual_seed(0)
-    x = crop_batch(data, torch.tensor([0, 1, 2, 0]), 50, generator=g) * 32768
-    assert x.shape == (4, 1, 50)
-    assert torch.equal(x[1, 0, :40], torch.arange(40.0) + 1000)  # short clip: whole + zeros
-    assert (x[1, 0, 40:] == 0).all()
-    start = int(x[0, 0, 0])
-    assert torch.equal(x[0, 0], torch.arange(start, start + 50).float())
+def test_eval_positions_cover_each_clip_with_an_odd_count():
     # Two crops would cover a 100-sample clip; K is made odd so the middle one is the centre.
-    rows, offsets = eval_crops(torch.tensor([100, 40, 100]), 50)
+    rows, pos = eval_positions(torch.tensor([100, 40, 100]), 50)
     assert rows.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert offsets.tolist() == [0, 25, 50, 0, 0, 0, 0, 25, 50]
-    rows, offsets = eval_crops(torch.tensor([90, 150]), 50)  # ceil(150 / 50) = 3 already odd
-    assert offsets.tolist() == [0, 20, 40, 0, 50, 100]
+    assert pos.tolist() == [0.0, 0.5, 1.0] * 3
+    rows, pos = eval_positions(torch.tensor([90, 150]), 50)  # ceil(150 / 50) = 3 already odd
+    assert rows.tolist() == [0, 0, 0, 1, 1, 1]
+    rows, pos = eval_positions(torch.tensor([30, 40]), 50)  # one crop: the centre
+    assert pos.tolist() == [0.5, 0.5]

@@ -1,0 +1,84 @@
+"""Typed results: one :class:`RunResult` per finished (arm, seed, fold).
+
+Stored as ``runs/<arm>/seed<k>[-fold<i>].json`` (:meth:`RunResult.to_dict`) and
+read back with :meth:`RunResult.from_dict`; the report works on these objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Metrics:
+    """Scores of one split at one epoch (multi-crop unless named ``centre``)."""
+
+    loss: float
+    acc: float
+    acc_centre: float
+    f1: float
+    confusion: list[list[int]]
+
+
+@dataclass
+class EpochLog:
+    """One epoch's training and validation scalars (the curves)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    lr: float
+    clips_per_s: float
+    val_loss: float
+    val_acc: float
+    val_acc_centre: float
+    val_f1: float
+
+    def scalars(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RunResult:
+    """Everything one (arm, seed, fold) run produced.
+
+    ``val`` and ``test`` are at the epoch selected on validation; ``final_*`` at
+    the last epoch. ``test`` is ``None`` when the split has no test set.
+    """
+
+    arm: str
+    seed: int
+    fold: int | None
+    augmentations: list[str]
+    selected_epoch: int
+    val: Metrics
+    test: Metrics | None
+    history: list[EpochLog]
+    final_train_acc: float
+    final_train_loss: float
+    final_val_acc: float
+    final_val_f1: float
+    final_test_acc: float | None
+    time_s: float
+    train_clips_per_s: float
+    params: int
+    wall_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> Metrics:
+        """The split a report ranks by: test when there is one, else validation."""
+        return self.test if self.test is not None else self.val
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        d = dict(d)
+        d["val"] = Metrics(**d["val"])
+        d["test"] = None if d.get("test") is None else Metrics(**d["test"])
+        d["history"] = [EpochLog(**h) for h in d["history"]]
+        return cls(**d)
