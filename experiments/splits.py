@@ -1,6 +1,6 @@
 """Train/validation/test splits of an :class:`~experiments.data.AudioSet`.
 
-Four kinds (:data:`SPLIT_KINDS`):
+Five kinds (:data:`SPLIT_KINDS`):
 
 * ``"tutorial"``: per class, scikit-learn's ``train_test_split(test_size=0.2,
   random_state=42)`` of the class's sorted ids; the held-out 20% is ``"val"``
@@ -9,6 +9,7 @@ Four kinds (:data:`SPLIT_KINDS`):
   (2015), 443/197/290 clips, from ``experiments/splits/gtzan_fault_filtered``.
 * ``"kfold"``: stratified k-fold cross-validation; fold ``fold`` is ``"val"``.
 * ``"manifest"``: the ``split`` column of a CSV manifest.
+* ``"holdout"``: stratified 60/20/20 train/val/test (the quick preset's default).
 
 Every kind returns sorted int64 index tensors into the dataset, so one label map
 (``ds.classes``) serves all splits. Example::

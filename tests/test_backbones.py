@@ -81,11 +81,11 @@ def _hub_env(monkeypatch, tmp_path: Path, offline: bool) -> None:
 
 # --------------------------------------------------------------------------- registry
 
-def test_list_backbones_sorted_with_builtins():
+def test_list_backbones_has_the_builtins_and_is_a_copy():
     names = list_backbones()
-    assert names == sorted(names)
     assert set(BUILTIN) <= set(names)
-    assert len(names) == len(set(names))
+    names.clear()  # the caller's list, not the registry
+    assert set(BUILTIN) <= set(list_backbones())
 
 
 def test_unknown_name_names_it_and_suggests():
@@ -166,21 +166,23 @@ def test_invalid_pretrained_type():
 
 # --------------------------------------------------------------------------- shapes
 
+# (batch, n_mels, frames) per backbone; a newly registered one gets DEFAULT_SIZES.
 SIZES = {
     "cnn_small": [(2, 64, 50), (2, 128, 300), (1, 3, 5), (1, 1, 1)],
     "resnet18": [(2, 64, 50), (2, 128, 300), (1, 8, 8)],
     "resnext101_32x8d": [(1, 32, 32), (2, 16, 40)],
 }
+DEFAULT_SIZES = [(2, 64, 50), (1, 32, 32)]
 
 
 @pytest.mark.parametrize("in_chans", [1, 3])
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", list_backbones())  # every registered backbone
 def test_output_shapes_any_input_size(built, name, in_chans):
     model = built(name, in_chans)
     first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     assert first_conv.in_channels == in_chans
     torch.manual_seed(2)
-    for batch, n_mels, frames in SIZES[name]:
+    for batch, n_mels, frames in SIZES.get(name, DEFAULT_SIZES):
         x = torch.randn(batch, in_chans, n_mels, frames)
         with torch.no_grad():
             out = model(x)

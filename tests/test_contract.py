@@ -217,3 +217,21 @@ def test_a_params_gated_transform_must_declare_identity_values():
         type("Bad", (RandomTransform,), {"apply": lambda self, x, params: x})
     ok = type("Ok", (RandomTransform,), {"apply": lambda self, x, params: -x, "gate": "output"})
     assert torch.equal(ok(p=1.0)(torch.ones(1, 1, 2)), -torch.ones(1, 1, 2))
+
+
+def test_the_readme_recipe_for_a_new_transform_works():
+    """The README's one-file DCOffset example runs as written and follows the contract."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("# augkit/transforms/dc_offset.py")
+    namespace = {"__name__": "augkit.transforms.dc_offset", "__package__": "augkit.transforms"}
+    exec(compile(readme[start : readme.index("```", start)], "dc_offset.py", "exec"), namespace)
+    cls = namespace["DCOffset"]
+    (case,) = cls.cases
+    t, x = make(cls, case, p=0.5, batch=32)
+    y = t(x, generator=generator("cpu"))
+    drawn = t.last_params["apply"]
+    assert per_example_equal(y, x).tolist() == (~drawn).tolist()
+    torch.testing.assert_close(y - x, t.last_params["offset"].view(-1, 1, 1).expand_as(x)
+                               * drawn.view(-1, 1, 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
-from timm.models import adapt_input_conv, get_pretrained_cfg
+from timm.models import get_pretrained_cfg
 from torch import Tensor, nn
 
 StateDict = dict[str, Tensor]
@@ -93,12 +94,29 @@ def _first_conv_and_classifier(model: nn.Module) -> tuple[str | None, list[str]]
     return first_conv, classifiers
 
 
+def adapt_conv_weight(weight: Tensor, in_chans: int) -> Tensor:
+    """First-conv weights ``(O, I, kH, kW)`` -> ``(O, in_chans, kH, kW)``, timm's rule.
+
+    One channel: the sum over the ``I`` input channels. More: the channels
+    repeated and truncated to ``in_chans``, scaled by ``I / in_chans`` so the
+    activation scale is kept. (timm's ``adapt_input_conv`` does the same, but
+    before timm 1.0.31 it only accepts ``I == 3``.)
+    """
+    dtype, i = weight.dtype, weight.shape[1]
+    w = weight.float()
+    if in_chans == 1:
+        w = w.sum(dim=1, keepdim=True)
+    else:
+        w = w.repeat(1, math.ceil(in_chans / i), 1, 1)[:, :in_chans] * (i / in_chans)
+    return w.to(dtype)
+
+
 def load_state_dict_into(model: nn.Module, state_dict: StateDict, source: str | os.PathLike
                          ) -> None:
     """Load ``state_dict`` into ``model``, adapting the input conv and the classifier.
 
     - The first conv's weight (``conv1.weight`` for timm ResNets) is converted with
-      timm's ``adapt_input_conv`` when its input channels differ from the model's
+      :func:`adapt_conv_weight` (timm's rule) when its input channels differ from the model's
       (summed for 1 channel, repeated and rescaled for more).
     - Classifier weights (``fc.weight``/``fc.bias``) whose shape differs from the
       model's (another ``num_classes``) are dropped with a warning, and the head
@@ -127,8 +145,7 @@ def load_state_dict_into(model: nn.Module, state_dict: StateDict, source: str | 
     if conv_key in state_dict and conv_key in own:
         weight, target = state_dict[conv_key], own[conv_key]
         if weight.ndim == 4 and weight.shape[1] != target.shape[1]:
-            state_dict[conv_key] = adapt_input_conv(
-                target.shape[1], weight, base_chans=weight.shape[1])
+            state_dict[conv_key] = adapt_conv_weight(weight, target.shape[1])
 
     head_keys = [k for c in classifiers for k in own if k.startswith(f"{c}.")]
     if any(k in state_dict and state_dict[k].shape != own[k].shape for k in head_keys):

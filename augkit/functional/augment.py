@@ -59,7 +59,7 @@ def mask_along_axis(x: Tensor, start: Tensor, width: Tensor, axis: int,
     if value == "mean":
         fill = x.mean(dim=tuple(range(1, x.ndim)), keepdim=True)
     else:
-        fill = torch.tensor(float(value), dtype=x.dtype, device=x.device)
+        fill = torch.full((), float(value), dtype=x.dtype, device=x.device)
     return torch.where(hit, fill, x)
 
 
@@ -106,8 +106,9 @@ def offsets_at(position: Tensor, room: Tensor | int) -> Tensor:
     Returns:
         int64 tensor like ``position``.
     """
-    room = torch.as_tensor(room, device=position.device)
-    return torch.minimum((position.double() * (room + 1)).long(), room)
+    offset = (position.double() * (room + 1)).long()
+    # A Python int stays a scalar: copying it to the device would sync the host.
+    return offset.clamp_max(room) if isinstance(room, int) else torch.minimum(offset, room)
 
 
 def crop_segments(flat: Tensor, start: Tensor, valid: Tensor, length: int) -> Tensor:
