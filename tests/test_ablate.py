@@ -239,3 +239,31 @@ def test_eval_positions_cover_each_clip_with_an_odd_count():
     assert rows.tolist() == [0, 0, 0, 1, 1, 1]
     rows, pos = eval_positions(torch.tensor([30, 40]), 50)  # one crop: the centre
     assert pos.tolist() == [0.5, 0.5]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_batch_path_has_no_host_sync_on_cuda():
+    """Crop from the packed set on the device, then every registered augmentation."""
+    from experiments.data import AudioSet
+
+    lengths = torch.tensor([16000, 4000, 24000, 9000])
+    ds = AudioSet((torch.randn(int(lengths.sum())) * 3000).to(torch.int16),
+                  torch.cumsum(lengths, 0) - lengths, lengths, torch.tensor([0, 1, 2, 1]),
+                  ["a", "b", "c", "d"], ["x", "y", "z"], 16000, []).to("cuda")
+    cfg = C.resolve("quick")
+    chain = chain_for(cfg, list(AUGMENTATIONS), num_classes=3).cuda()
+    g = torch.Generator(device="cuda").manual_seed(0)
+    idx = torch.tensor([0, 1, 2, 3, 2, 0], device="cuda")
+
+    def batch():
+        wave = ds.crop(idx, 8000, torch.rand(idx.shape, device="cuda", generator=g))
+        return chain(wave, target=ds.labels[idx], generator=g)
+
+    batch()  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        x, soft = batch()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert x.shape == (6, 1, cfg.n_mels, 26) and soft.shape == (6, 3)
