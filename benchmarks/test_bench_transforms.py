@@ -51,7 +51,7 @@ def test_transform(run, device, name, b, seconds):
         x = torch.rand(b, 1, MEL["n_mels"], FRAMES(seconds), generator=g).to(device)
         y = torch.randint(0, 10, (b,)).to(device)
         t = ak.Mixup(num_classes=10).to(device)
-        fn = lambda: t(x, y)  # noqa: E731
+        fn = lambda: t(x, target=y)  # noqa: E731
     run(fn, group=f"transform {name} B={b} {seconds}s {device.type}", clips=b, impl=name,
         batch=b, seconds=seconds)
 
