@@ -67,6 +67,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--swanlab-mode", choices=("cloud", "local", "offline", "disabled"),
                    help="cloud, local, offline or disabled (default: local; no account needed)")
     p.add_argument("--cache-dir", help="where decoded audio and the synthetic set are cached")
+    p.add_argument("--noise-dir", help="a folder of noise recordings for the background_noise "
+                   "arm (default: a generated bank)")
+    p.add_argument("--ir-dir", help="a folder of room impulse responses for the reverb arm "
+                   "(default: generated rooms)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set augment.time_mask_width=30")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -77,7 +81,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
     ov = {}
     for key in ("data", "out", "split", "folds", "fold", "epochs", "batch_size", "lr", "backbone",
                 "sample_rate", "crop_seconds", "device", "compile", "swanlab_mode",
-                "cache_dir", "arms", "seeds"):
+                "cache_dir", "noise_dir", "ir_dir", "arms", "seeds"):
         v = getattr(args, key)
         if v is not None:
             ov[key] = v

@@ -50,6 +50,11 @@ class Context:
     num_classes: int
     #: What the features hold after the scale step: ``"db"`` or ``"clamp"`` (power).
     scale: str
+    #: Folders of noise recordings and room impulse responses (``--noise-dir``,
+    #: ``--ir-dir``) for the ``background_noise`` and ``reverb`` arms; ``None``:
+    #: their generated banks.
+    noise_dir: str | None = None
+    ir_dir: str | None = None
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,9 @@ class Config:
     #: Per-augmentation settings over the defaults in ``experiments.arms.AUGMENTATIONS``:
     #: ``{"noise": {"snr_db": [5, 30]}, "time_mask": {"max_width": 40}}``.
     augment: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Banks for the background_noise and reverb arms (None: generated banks).
+    noise_dir: str | None = None
+    ir_dir: str | None = None
     # Runtime.
     device: str = "auto"
     compile: bool = False
@@ -230,7 +233,12 @@ def validate(cfg: Config) -> None:
     if unknown:
         raise ValueError(f"unknown augmentation(s) {unknown} in 'augmentations'; "
                          f"registered: {sorted(AUGMENTATIONS)}")
-    ctx = Context(cfg.sample_rate, num_classes=2, scale=cfg.scale)
+    for name in ("noise_dir", "ir_dir"):
+        folder = getattr(cfg, name)
+        if folder is not None and not Path(folder).is_dir():
+            raise ValueError(f"--{name.replace('_', '-')}: {folder} is not a folder")
+    ctx = Context(cfg.sample_rate, num_classes=2, scale=cfg.scale, noise_dir=cfg.noise_dir,
+                  ir_dir=cfg.ir_dir)
     for name in AUGMENTATIONS:  # every setting is checked now, not after decoding
         build_augmentation(name, cfg.augment.get(name), ctx)
 

@@ -183,7 +183,7 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     crop_len = int(round(cfg.crop_seconds * data.sample_rate))
-    ctx = Context(data.sample_rate, len(data.classes), cfg.scale)
+    ctx = Context(data.sample_rate, len(data.classes), cfg.scale, cfg.noise_dir, cfg.ir_dir)
     chain = build_chain(augmentations, cfg.augment, ctx, n_fft=cfg.n_fft,
                         hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
                         f_max=cfg.f_max, top_db=cfg.top_db).to(device)

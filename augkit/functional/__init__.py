@@ -11,7 +11,9 @@ from .augment import (
     offsets_at,
     per_example,
     shift,
+    signal_power,
     soft_targets,
+    valid_mask,
 )
 from .random import bernoulli, beta, randint_below, uniform
 from .spectral import amplitude_to_db, frame_chunk_size, mel_filterbank, melspectrogram
@@ -34,6 +36,8 @@ __all__ = [
     "per_example",
     "randint_below",
     "shift",
+    "signal_power",
     "soft_targets",
     "uniform",
+    "valid_mask",
 ]

@@ -15,6 +15,8 @@ __all__ = [
     "mask_along_axis",
     "add_noise",
     "add_noise_snr",
+    "signal_power",
+    "valid_mask",
     "gain",
     "crop",
     "crop_segments",
@@ -68,21 +70,45 @@ def add_noise(x: Tensor, noise: Tensor, std: Tensor) -> Tensor:
     return x + (per_example(std, x) * noise.float()).to(x.dtype)
 
 
-def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor) -> Tensor:
-    """Add unit-variance ``noise`` scaled to a per-example SNR.
+def valid_mask(x: Tensor, lengths: Tensor | None) -> Tensor | None:
+    """``(B, 1, ..., T)`` bool: true on the first ``lengths`` samples (``None`` without)."""
+    if lengths is None:
+        return None
+    pos = torch.arange(x.shape[-1], device=x.device)
+    return (pos < lengths.reshape(-1, *([1] * (x.ndim - 1))))
+
+
+def signal_power(x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Mean square per example over its channels and valid samples, float32 ``(B,)``."""
+    dims = tuple(range(1, x.ndim))
+    sq = x.float().square()
+    mask = valid_mask(x, lengths)
+    if mask is None:
+        return sq.mean(dim=dims)
+    count = (mask.sum(dim=dims) * (sq[0].numel() // x.shape[-1])).clamp_min(1)
+    return torch.where(mask, sq, 0.0).sum(dim=dims) / count
+
+
+def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | None = None
+                  ) -> Tensor:
+    """Add ``noise`` scaled to a per-example SNR.
 
     Args:
-        x: Waveforms ``(B, C, T)``.
-        noise: Standard normal noise like ``x``.
+        x: Waveforms ``(B, C, T)`` (or any ``(B, ...)``).
+        noise: Noise like ``x`` (any level: it is scaled by its own power).
         snr_db: Signal-to-noise ratio in dB, shape ``(B,)``; ``+inf`` adds nothing.
+        lengths: Valid samples per example ``(B,)``: the power is measured there,
+            and the padding after it stays as it is. (Default: all of ``T``)
 
     Returns:
         Tensor like ``x``. The signal power is the mean square over all of an
-        example's channels and samples; a silent example stays silent.
+        example's channels and valid samples; a silent example stays silent.
     """
-    dims = tuple(range(1, x.ndim))
-    rms = x.float().square().mean(dim=dims).sqrt()  # (B,)
-    std = rms * torch.pow(10.0, -snr_db / 20.0)
+    ratio = signal_power(x, lengths) / signal_power(noise, lengths).clamp_min(1e-30)
+    std = torch.sqrt(ratio) * torch.pow(10.0, -snr_db / 20.0)
+    mask = valid_mask(x, lengths)
+    if mask is not None:
+        noise = torch.where(mask, noise, 0.0)
     return add_noise(x, noise, std)
 
 

@@ -35,6 +35,7 @@ No per-example Python loops, ``.item()`` or boolean-mask indexing anywhere in
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import ClassVar
 
@@ -44,6 +45,19 @@ from torch import Tensor, nn
 from .. import functional as F
 
 Params = dict[str, Tensor]
+
+
+def check_number(name: str, value, low: float = -math.inf, high: float = math.inf,
+                 low_open: bool = False) -> float:
+    """A finite real number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(float(value))):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    v = float(value)
+    if v < low or v > high or (low_open and v == low):
+        lo = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {lo}{low}, {high}], got {value!r}")
+    return v
 
 
 def check_probability(name: str, value: float) -> float:
@@ -61,6 +75,8 @@ def check_range(name: str, value, low: float = -float("inf"), allow_scalar: bool
             or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)):
         raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}")
     lo, hi = float(value[0]), float(value[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
     if lo > hi:
         raise ValueError(f"{name} must have low <= high, got {value!r}")
     if lo < low:
@@ -101,6 +117,9 @@ class RandomTransform(nn.Module):
     batch_params: ClassVar[tuple[str, ...]] = ()
     #: Whether the step transforms targets too (then it sees soft targets ``(B, K)``).
     uses_target: ClassVar[bool] = False
+    #: Whether ``apply`` takes ``lengths`` ``(B,)``: valid samples per example, for
+    #: transforms whose effect depends on level (padding must not count as signal).
+    uses_lengths: ClassVar[bool] = False
     #: Contract-test cases, data beside the transform (``tests/test_contract.py``):
     #: each is ``dict(kwargs=..., input="wave"|"spec")`` plus optional expectations:
     #: ``changes`` with p=1: ``"always"`` (every example), ``"unless_identity"`` (the
@@ -141,11 +160,14 @@ class RandomTransform(nn.Module):
         """
         return {}
 
-    def apply(self, x: Tensor, params: Params, target: Tensor | None = None):
+    def apply(self, x: Tensor, params: Params, target: Tensor | None = None,
+              lengths: Tensor | None = None):
         """Apply (already gated) ``params`` to ``x``; pure.
 
         Returns ``x`` transformed; a step with ``uses_target`` returns
-        ``(x, target)`` with ``target`` soft ``(B, K)`` or ``None``.
+        ``(x, target)`` with ``target`` soft ``(B, K)`` or ``None``. Only steps
+        with ``uses_target`` get ``target``, only those with ``uses_lengths`` get
+        ``lengths`` (both as keyword arguments).
         """
         raise NotImplementedError
 
@@ -181,15 +203,18 @@ class RandomTransform(nn.Module):
         return out
 
     def forward(self, x: Tensor, params: Params | None = None,
-                generator: torch.Generator | None = None, *, target: Tensor | None = None):
+                generator: torch.Generator | None = None, *, target: Tensor | None = None,
+                lengths: Tensor | None = None):
         """Transform a batch.
 
         Args:
-            x: Input batch, see the class's shape notes.
+            x: Input batch, floating point, see the class's shape notes.
             params: Parameters from an earlier call (``last_params``) to replay.
-            generator: Optional generator on ``x``'s device.
+            generator: Optional ``torch.Generator`` on ``x``'s device.
             target: Optional targets ``(B,)`` or ``(B, K)``; then ``(x, target)`` is
                 returned. Steps with ``uses_target`` return soft targets ``(B, K)``.
+            lengths: Optional valid samples per example ``(B,)`` int64 (the rest is
+                padding); used by level-dependent steps (``uses_lengths``).
 
         Returns:
             ``x`` transformed (same shape, dtype and device, except for crops), or
@@ -200,11 +225,16 @@ class RandomTransform(nn.Module):
         if not self.training:
             return x if target is None else (x, target)
         check_ndim(type(self).__name__, x, self.ndims, self.expects)
+        if not x.is_floating_point():
+            raise TypeError(f"{type(self).__name__} expects a floating-point tensor, got "
+                            f"{x.dtype}; convert first, e.g. x.float() / 32768 for int16 audio")
         params = self.resolve_params(x, params, generator)
-        if self.gate == "params":
-            y = self.apply(x, self.gated(params), *((target,) if self.uses_target else ()))
-        else:
-            y = self.apply(x, params, *((target,) if self.uses_target else ()))
+        kwargs = {}
+        if self.uses_target:
+            kwargs["target"] = target
+        if self.uses_lengths:
+            kwargs["lengths"] = lengths
+        y = self.apply(x, self.gated(params) if self.gate == "params" else params, **kwargs)
         if self.uses_target:
             y, target = y
         if self.gate == "output":
@@ -215,6 +245,10 @@ class RandomTransform(nn.Module):
                        generator: torch.Generator | None) -> Params:
         """Draw parameters for ``x`` unless ``params`` are given; keep them for logging."""
         if params is None:
+            if generator is not None and not isinstance(generator, torch.Generator):
+                raise TypeError(f"generator must be a torch.Generator, got "
+                                f"{type(generator).__name__}; e.g. "
+                                "torch.Generator(device=x.device).manual_seed(0)")
             if generator is not None and generator.device.type != x.device.type:
                 raise ValueError(
                     f"generator is on {generator.device} but the input is on {x.device}; "

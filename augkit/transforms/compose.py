@@ -104,7 +104,8 @@ class Compose(nn.Module):
         return self.steps[name]
 
     def forward(self, x: Tensor, params: Mapping[str, Params] | None = None,
-                generator: torch.Generator | None = None, *, target: Tensor | None = None):
+                generator: torch.Generator | None = None, *, target: Tensor | None = None,
+                lengths: Tensor | None = None):
         """Run the enabled steps.
 
         Args:
@@ -113,6 +114,9 @@ class Compose(nn.Module):
                 replayed for those steps; other random steps draw anew.
             generator: Optional generator shared by the random steps.
             target: Optional ``(B,)`` class indices or ``(B, K)`` soft targets.
+            lengths: Optional valid samples per example ``(B,)`` of the input, passed
+                to the random steps up to the first other module (the frontend,
+                after which the time axis is frames, not samples).
 
         Returns:
             The last step's output, or ``(output, soft targets (B, K) float)`` when
@@ -127,13 +131,13 @@ class Compose(nn.Module):
             if isinstance(step, RandomTransform):
                 p = None if params is None else params.get(name)
                 if target is None:
-                    x = step(x, p, generator)
+                    x = step(x, p, generator, lengths=lengths)
                 else:
-                    x, target = step(x, p, generator, target=target)
+                    x, target = step(x, p, generator, target=target, lengths=lengths)
                 if step.training:
                     used[name] = step.last_params
             else:
-                x = step(x)
+                x, lengths = step(x), None
         self.last_params = used
         return x if target is None else (x, target)
 

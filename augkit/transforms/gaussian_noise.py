@@ -16,7 +16,8 @@ class GaussianNoise(RandomTransform):
 
     - ``snr_db=(lo, hi)``: each example's noise is scaled so that the
       signal-to-noise ratio is ``U(lo, hi)`` dB of that example's power (mean
-      square over its channels and samples); a silent example stays silent.
+      square over its channels and samples; with ``lengths``, its valid samples
+      only, and the padding stays silent); a silent example stays silent.
     - ``std=s`` or ``std=(lo, hi)``: noise of a fixed (or per-example uniform)
       standard deviation, e.g. ``std=0.01`` on a power mel as in the tutorial.
 
@@ -39,6 +40,7 @@ class GaussianNoise(RandomTransform):
     """
 
     identity = {"snr_db": float("inf"), "std": 0.0}
+    uses_lengths = True
     cases = (dict(kwargs={}, input="wave", changes="always"),
              dict(kwargs=dict(snr_db=(0, 20)), input="wave", changes="always"),
              dict(kwargs=dict(std=(0.01, 0.1)), input="spec", changes="always"))
@@ -59,9 +61,9 @@ class GaussianNoise(RandomTransform):
         return {key: F.uniform((n,), lo, hi, device, generator),
                 "noise": torch.randn((n, *shape[1:]), device=device, generator=generator)}
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
         if "snr_db" in params:
-            return F.add_noise_snr(x, params["noise"], params["snr_db"])
+            return F.add_noise_snr(x, params["noise"], params["snr_db"], lengths)
         return F.add_noise(x, params["noise"], params["std"])
 
     def extra_repr(self) -> str:
