@@ -239,4 +239,7 @@ def soft_targets(target: Tensor, num_classes: int | None = None) -> Tensor:
                          f"shape {tuple(target.shape)}")
     if num_classes is None:
         raise ValueError("num_classes is needed to turn class indices into soft targets")
-    return torch.nn.functional.one_hot(target.long(), num_classes).float()
+    # A comparison, not F.one_hot: that checks the label range on the host (a sync on
+    # CPU). A label outside [0, num_classes) gives an all-zero row.
+    classes = torch.arange(num_classes, device=target.device)
+    return (target.long().unsqueeze(-1) == classes).float()

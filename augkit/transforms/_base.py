@@ -120,6 +120,8 @@ class RandomTransform(nn.Module):
     #: Whether ``apply`` takes ``lengths`` ``(B,)``: valid samples per example, for
     #: transforms whose effect depends on level (padding must not count as signal).
     uses_lengths: ClassVar[bool] = False
+    #: Shortest last axis (samples or frames) the transform is documented to handle.
+    min_length: ClassVar[int] = 1
     #: Contract-test cases, data beside the transform (``tests/test_contract.py``):
     #: each is ``dict(kwargs=..., input="wave"|"spec")`` plus optional expectations:
     #: ``changes`` with p=1: ``"always"`` (every example), ``"unless_identity"`` (the

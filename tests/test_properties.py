@@ -1,0 +1,140 @@
+"""Property-based checks (hypothesis) over every exported transform, and no host syncs on CPU.
+
+Shapes, batch sizes (1 included), float dtypes and ``p`` are drawn at random for
+each registered transform and each of its ``cases``; the properties are the
+library contract: finite output, shape and dtype kept (crops: the last axis is
+the crop length), replay exact, ``p=0`` and ``eval()`` return the input, a
+batched call equals per-item calls. The sync check runs every forward under a
+dispatch mode that raises on the ATen ops that copy a value to the host
+(``item``/``bool``/``int``/``float``, ``nonzero``, boolean-mask indexing,
+``masked_select``), so CI without a GPU catches what
+``torch.cuda.set_sync_debug_mode("error")`` would.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import augkit as ak
+from augkit.transforms import random_transforms
+
+CASES = [pytest.param(cls, case, id=f"{name}-{i}")
+         for name, cls in random_transforms().items() for i, case in enumerate(cls.cases)]
+TOL = {torch.float32: 1e-5, torch.float64: 1e-9, torch.bfloat16: 2e-2}
+SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def draw_input(data, cls, case):
+    batch = data.draw(st.integers(1, 4), label="batch")
+    chans = data.draw(st.integers(1, 2), label="channels")
+    lo = max(cls.min_length, case.get("shape", (1,))[-1] if "shape" in case else 1)
+    if case["input"] == "wave":
+        shape = (batch, chans, data.draw(st.integers(max(lo, 64), max(lo, 64) + 600), label="T"))
+    else:
+        shape = (batch, chans, data.draw(st.integers(4, 40), label="F"),
+                 data.draw(st.integers(max(lo, 4), max(lo, 4) + 60), label="frames"))
+    dtype = data.draw(st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+                      label="dtype")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    x = (torch.rand(shape, generator=torch.Generator().manual_seed(seed)) + 0.25).to(dtype)
+    return x, seed
+
+
+def expected_shape(case, x):
+    if "shape" not in case:
+        return x.shape
+    return (*x.shape[: x.ndim - len(case["shape"])], *case["shape"])
+
+
+@pytest.mark.parametrize("cls, case", CASES)
+@SETTINGS
+@given(data=st.data())
+def test_contract_properties(cls, case, data):
+    x, seed = draw_input(data, cls, case)
+    p = data.draw(st.sampled_from([0.0, 0.3, 1.0]), label="p")
+    t = cls(**case["kwargs"], p=p)
+    g = torch.Generator().manual_seed(seed)
+    y = t(x, generator=g)
+    assert y.dtype == x.dtype and y.shape == expected_shape(case, x)
+    assert torch.isfinite(y.float()).all()
+    params = t.last_params
+    assert torch.equal(t(x, params=params), y)  # replay is exact
+    if p == 0.0 and "shape" not in case:
+        assert torch.equal(y, x)
+    if not cls.batch_params:  # per-item calls with each item's params
+        items = torch.cat([t(x[i : i + 1], params={k: v[i : i + 1] for k, v in params.items()})
+                           for i in range(x.shape[0])])
+        tol = TOL[x.dtype]
+        torch.testing.assert_close(items.float(), y.float(), rtol=tol, atol=tol)
+    t.eval()
+    assert t(x) is x
+
+
+class NoHostSync(TorchDispatchMode):
+    """Raise on the ATen ops that copy a tensor's value to the host."""
+
+    BANNED = {"_local_scalar_dense", "nonzero", "masked_select", "_assert_async"}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in self.BANNED:
+            raise AssertionError(f"host sync in a forward: aten.{name}")
+        if name == "index" and any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                                   for i in (args[1] if len(args) > 1 else [])):
+            raise AssertionError("host sync in a forward: boolean-mask indexing")
+        return func(*args, **(kwargs or {}))
+
+
+def no_sync(fn):
+    originals = {m: getattr(torch.Tensor, m) for m in ("tolist", "numpy")}
+
+    def banned(*_a, **_k):
+        raise AssertionError("host sync in a forward: tolist/numpy")
+
+    for m in originals:
+        setattr(torch.Tensor, m, banned)
+    try:
+        with NoHostSync():
+            return fn()
+    finally:
+        for m, f in originals.items():
+            setattr(torch.Tensor, m, f)
+
+
+def test_the_sync_detector_catches_syncs():
+    x = torch.randn(4, 3)
+    for fn in (lambda: x.sum().item(), lambda: bool(x.sum() > 0), lambda: x[x > 0],
+               lambda: x.nonzero(), lambda: float(x[0, 0]), lambda: x.tolist()):
+        with pytest.raises(AssertionError, match="host sync"):
+            no_sync(fn)
+    no_sync(lambda: torch.where(x > 0, x, 0.0).sum())  # device-side selection is fine
+
+
+@pytest.mark.parametrize("cls, case", CASES)
+def test_forward_has_no_host_sync(cls, case):
+    shape = (4, 2, 400) if case["input"] == "wave" else (4, 2, 32, 50)
+    x = torch.rand(shape) + 0.25
+    t = cls(**case["kwargs"], p=0.5)
+    g = torch.Generator().manual_seed(0)
+    no_sync(lambda: t(x, generator=g, lengths=torch.tensor([400, 300, 17, 400])
+                      if t.uses_lengths and case["input"] == "wave" else None))
+    no_sync(lambda: t(x, params=t.last_params))
+    target = torch.tensor([0, 1, 2, 1])
+    if t.uses_target:
+        no_sync(lambda: t(x, generator=g, target=target))
+
+
+def test_a_whole_chain_has_no_host_sync():
+    chain = ak.Compose([ak.Gain(), ak.GaussianNoise(), ak.TimeShift(), ak.RandomCrop(12000),
+                        ak.MelFrontend(16000, n_fft=512, hop_length=160, n_mels=64, log=None),
+                        ak.AmplitudeToDB(), ak.TimeMasking(20), ak.FrequencyMasking(10),
+                        ak.Mixup(num_classes=3)])
+    x, y = torch.randn(4, 1, 16000), torch.tensor([0, 1, 2, 0])
+    g = torch.Generator().manual_seed(0)
+    no_sync(lambda: chain(x, target=y, generator=g))
+    no_sync(lambda: chain(x, params=chain.last_params, target=y))
