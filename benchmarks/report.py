@@ -1,7 +1,8 @@
 """Print clips/s and ratios from a pytest-benchmark JSON file.
 
 Usage: ``python -m benchmarks.report [.benchmarks/latest.json]``. Ratios are
-against torchaudio's batched MelSpectrogram (frontend groups) or the tutorial
+against torchaudio's batched MelSpectrogram (frontend groups), torch-audiomentations
+(peer groups) or the tutorial
 pipeline (data-path groups) measured in the same run.
 """
 
@@ -12,7 +13,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-REFERENCES = ("torchaudio", "tutorial_dataloader")
+REFERENCES = ("torchaudio", "tutorial_dataloader", "torch_audiomentations")
 
 
 def rows(path: Path):
