@@ -32,6 +32,8 @@ from torch import Tensor, nn
 
 import augkit as ak
 
+from .banks import background_noise_arm, reverb_arm
+
 #: Where an augmentation can sit in the chain, in chain order.
 WHERE = ("waveform", "spectrogram", "features", "targets")
 
@@ -71,6 +73,25 @@ class Augmentation:
     defaults: dict[str, Any]
 
 
+def below_nyquist(cls: type[nn.Module], *freq_args: str) -> Callable[..., nn.Module]:
+    """A builder for ``cls`` whose frequency ranges are capped at 0.45 x the sample rate.
+
+    The catalogue's default ranges assume 16 kHz or more; at 8 kHz (FSDD) a
+    7.5 kHz cutoff does not exist, so the arm uses what the rate allows.
+    """
+
+    def build(sample_rate: int, **settings: Any) -> nn.Module:
+        cap = 0.45 * sample_rate
+        for name in freq_args:
+            if name in settings:
+                lo, hi = settings[name]
+                settings[name] = (min(lo, cap), min(hi, cap))
+        return cls(sample_rate=sample_rate, **settings)
+
+    build.__name__ = build.__qualname__ = cls.__name__
+    return build
+
+
 AUGMENTATIONS: dict[str, Augmentation] = {
     # On dB features, masks fill with each example's mean, as SpecAugment does on
     # log-mels. Filling with silence (the top_db floor, 80 dB below the loudest bin)
@@ -85,6 +106,36 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "shift": Augmentation(ak.TimeShift, "waveform", dict(max_shift=0.25, p=0.5)),
     "polarity": Augmentation(ak.PolarityInversion, "waveform", dict(p=0.5)),
     "mixup": Augmentation(ak.Mixup, "targets", dict(alpha=0.4, p=1.0)),
+    # The batched catalogue (augkit 0.2).
+    "lowpass": Augmentation(below_nyquist(ak.LowPassFilter, "cutoff_hz"), "waveform",
+                            dict(cutoff_hz=(150.0, 7500.0), p=0.5)),
+    "highpass": Augmentation(below_nyquist(ak.HighPassFilter, "cutoff_hz"), "waveform",
+                             dict(cutoff_hz=(20.0, 2400.0), p=0.5)),
+    "bandpass": Augmentation(below_nyquist(ak.BandPassFilter, "center_hz"), "waveform",
+                             dict(center_hz=(200.0, 4000.0), bandwidth_fraction=(0.5, 1.99),
+                                  p=0.5)),
+    "bandstop": Augmentation(below_nyquist(ak.BandStopFilter, "center_hz"), "waveform",
+                             dict(center_hz=(200.0, 4000.0), bandwidth_fraction=(0.5, 1.99),
+                                  p=0.5)),
+    "colored_noise": Augmentation(ak.ColoredNoise, "waveform",
+                                  dict(snr_db=(3.0, 30.0), f_decay=(-2.0, 2.0), p=0.5)),
+    # --noise-dir / --ir-dir when given, else generated banks (experiments/banks.py).
+    "background_noise": Augmentation(background_noise_arm, "waveform",
+                                     dict(snr_db=(3.0, 30.0), p=0.5)),
+    "reverb": Augmentation(reverb_arm, "waveform", dict(rt60=(0.1, 1.0), p=0.5)),
+    "pitch_shift": Augmentation(ak.PitchShift, "waveform", dict(semitones=(-4.0, 4.0), p=0.5)),
+    "time_stretch": Augmentation(ak.TimeStretch, "waveform", dict(rate=(0.8, 1.25), p=0.5)),
+    "speed": Augmentation(ak.Speed, "waveform", dict(factor=(0.9, 1.1), p=0.5)),
+    "peak_normalize": Augmentation(ak.PeakNormalize, "waveform", dict(p=0.5)),
+    "time_reversal": Augmentation(ak.TimeReversal, "waveform", dict(p=0.5)),
+    "time_warp": Augmentation(ak.TimeWarp, "features", dict(max_warp=5, p=0.5)),
+    "resized_crop": Augmentation(ak.RandomResizedCrop, "features",
+                                 dict(virtual_scale=(1.0, 1.5), freq_scale=(0.6, 1.5),
+                                      time_scale=(0.6, 1.5), p=0.5)),
+    # FilterAugment's band gains are in the features' units: +-6 dB is +-6 * DB_SCALE.
+    "filter_augment": Augmentation(ak.FilterAugment, "features",
+                                   dict(db_range=(-6 * DB_SCALE, 6 * DB_SCALE), n_bands=(3, 6),
+                                        mode="linear", p=0.5)),
 }
 
 

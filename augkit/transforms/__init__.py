@@ -9,15 +9,27 @@ from torch import nn
 
 from ._base import RandomTransform
 from .amplitude_to_db import AmplitudeToDB
+from .background_noise import BackgroundNoise
+from .colored_noise import ColoredNoise
 from .compose import Compose
+from .filter_augment import FilterAugment
+from .filters import BandPassFilter, BandStopFilter, HighPassFilter, LowPassFilter
 from .gain import Gain
 from .gaussian_noise import GaussianNoise
+from .impulse_response import ImpulseResponse
 from .masking import FrequencyMasking, TimeMasking
 from .mel_frontend import MelFrontend
 from .mixup import Mixup
+from .peak_normalize import PeakNormalize
+from .pitch_shift import PitchShift
 from .polarity_inversion import PolarityInversion
 from .random_crop import RandomCrop
+from .random_resized_crop import RandomResizedCrop
+from .speed import Speed
+from .time_reversal import TimeReversal
 from .time_shift import TimeShift
+from .time_stretch import TimeStretch
+from .time_warp import TimeWarp
 
 #: Every public module class imported above; the package's name list, written once.
 __all__ = sorted(name for name, obj in dict(globals()).items()
