@@ -4,14 +4,32 @@
     python -m experiments.ablate --preset augkit --data /path/to/genres_original --device cuda
     python -m experiments.ablate --arms baseline,time_mask,all --seeds 0,1,2 --set lr=1e-3
 
-Outputs go to ``--out`` (default ``runs/<preset>``): config.json, runs/<arm>/seed<k>.json,
-results.csv, summary.md and PNG plots. Re-running with the same ``--out`` skips the
-(arm, seed) pairs already done.
+Outputs go to ``--out`` (default ``runs/<preset>``): config.json, dataset.json,
+runs/<arm>/seed<k>.json, results.csv, summary.md and PNG plots. Re-running with the
+same ``--out`` skips the (arm, seed) pairs already done; a folder whose finished runs
+used other settings or other data is refused, never mixed. Everything is checked
+before any audio is decoded and before anything is written into ``--out``; a bad
+input is one line on stderr and exit status 2. Ctrl-C stops with one line and
+exit status 130; runs whose loss diverged are recorded as failed (exit status 1).
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # Ctrl-C while the imports below load: one line, no traceback
+    import signal as _signal
+
+    def _interrupted_while_starting(signum, frame):
+        import os as _os
+        import sys as _sys
+
+        print("interrupted while starting; nothing was run", file=_sys.stderr, flush=True)
+        _os._exit(130)
+
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -20,15 +38,15 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from . import config as C
-from .arms import arm_augmentations, expand_arms
-from .data import AudioSet
+from .arms import Context, arm_augmentations, build_chain, expand_arms
+from .data import AudioSet, Scan
 from .io import atomic_write_json
 from .report import write_report
 from .results import EpochLog, RunResult
@@ -36,8 +54,16 @@ from .tracking import Tracker
 from .train import train_run
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m experiments.ablate", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="quick", choices=C.PRESETS,
@@ -58,7 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--backbone", help="a registered backbone, e.g. resnet18, resnext101_32x8d")
-    p.add_argument("--pretrained", help="'true' (timm hub) or a local weights file")
+    p.add_argument("--pretrained", help="true (timm's hub), false, or a local weights file "
+                   "(.safetensors, .pth)")
     p.add_argument("--sample-rate", type=int)
     p.add_argument("--crop-seconds", type=float)
     p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
@@ -73,6 +100,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default: generated rooms)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set augment.time_mask_width=30")
+    p.add_argument("--allow-missing-classes", action="store_true", default=None,
+                   help="run even when a class has no clip in train or in an evaluated split "
+                   "(warned; otherwise an error)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the pairs whose training diverged (status failed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -81,12 +113,12 @@ def overrides_from(args: argparse.Namespace) -> dict:
     ov = {}
     for key in ("data", "out", "split", "folds", "fold", "epochs", "batch_size", "lr", "backbone",
                 "sample_rate", "crop_seconds", "device", "compile", "swanlab_mode",
-                "cache_dir", "noise_dir", "ir_dir", "arms", "seeds"):
+                "cache_dir", "noise_dir", "ir_dir", "arms", "seeds", "allow_missing_classes"):
         v = getattr(args, key)
         if v is not None:
             ov[key] = v
     if args.pretrained is not None:
-        ov["pretrained"] = True if args.pretrained.lower() == "true" else args.pretrained
+        ov["pretrained"] = args.pretrained  # true, false or a path: see config._pretrained
     if "seeds" in ov:
         try:
             ov["seeds"] = [int(s) for s in str(ov["seeds"]).split(",") if s.strip()]
@@ -130,19 +162,26 @@ def versions() -> dict:
             "augkit": augkit.__version__, "platform": platform.platform()}
 
 
-def prepare_data(cfg: C.Config, progress: bool):
-    from .data import load_dataset
+def data_path(cfg: C.Config, progress: bool) -> Path:
+    """The dataset to load: ``--data``, or the embedded synthetic set (generated once)."""
     from .synthetic import generate_synthetic_gtzan
 
-    cache = Path(cfg.cache_dir)
-    if cfg.data is None:
-        syn = cfg.synthetic
-        tag = hashlib.sha1(json.dumps(syn, sort_keys=True).encode()).hexdigest()[:10]
-        root = generate_synthetic_gtzan(cache / f"synthetic-{tag}", progress=progress, **syn)
-        path = Path(root)
-    else:
-        path = Path(cfg.data)
-    return load_dataset(path, cfg.sample_rate, cache / "decoded", max_seconds=cfg.max_seconds,
+    if cfg.data is not None:
+        return Path(cfg.data).expanduser()
+    syn = cfg.synthetic
+    tag = hashlib.sha1(json.dumps(syn, sort_keys=True).encode()).hexdigest()[:10]
+    try:
+        return Path(generate_synthetic_gtzan(Path(cfg.cache_dir) / f"synthetic-{tag}",
+                                             progress=progress, **syn))
+    except TypeError as e:
+        raise ValueError(f"synthetic: {e}") from None
+
+
+def prepare_data(cfg: C.Config, progress: bool) -> AudioSet:
+    from .data import load_dataset
+
+    return load_dataset(data_path(cfg, progress), cfg.sample_rate,
+                        Path(cfg.cache_dir) / "decoded", max_seconds=cfg.max_seconds,
                         progress=progress)
 
 
@@ -151,18 +190,201 @@ def run_file(out: Path, arm: str, seed: int, fold: int | None) -> Path:
                                  ".json")
 
 
-def check_resume(out: Path, cfg: C.Config) -> None:
-    """Refuse to mix results of different settings in one --out folder."""
+# ---------------------------------------------------------------------------
+# Checks made before any work
+
+
+def check_paths(cfg: C.Config) -> None:
+    """--out and --cache-dir must be (or become) folders we can write."""
+    for flag, folder in (("--out", Path(cfg.out)), ("--cache-dir", Path(cfg.cache_dir)),
+                         ("--cache-dir", Path(cfg.cache_dir) / "decoded")):
+        folder = folder.expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{flag} {folder} is a file; give a folder")
+        existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ValueError(f"{flag} {folder}: {existing} is a file, not a folder")
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"{flag} {folder}: cannot write into {existing} (permission "
+                             "denied)")
+
+
+def finished_files(out: Path) -> list[Path]:
+    return sorted((out / "runs").glob("*/*.json"))
+
+
+def _read_config(out: Path) -> dict | None:
     path = out / "config.json"
     if not path.exists():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        return d if isinstance(d, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _new_folder_hint(out: Path) -> str:
+    return (f"Use a new --out (e.g. --out {out}-2) to start a new folder, or delete {out} "
+            "to start over.")
+
+
+def check_settings(out: Path, cfg: C.Config) -> None:
+    """Refuse to mix results of different settings in one --out folder.
+
+    Only finished runs are protected: a folder whose earlier command failed before
+    finishing a run (a typo, a bad path) accepts the corrected command.
+    """
+    if not finished_files(out):
         return
-    old = json.loads(path.read_text()).get("identity")
+    old = _read_config(out)
+    if not old or "identity" not in old:
+        raise ValueError(f"{out} holds finished runs but no readable config.json to check "
+                         f"them against. {_new_folder_hint(out)}")
     new = json.loads(json.dumps(C.identity(cfg), default=str))
-    if old is not None and old != new:
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise SystemExit(
-            f"error: {out} holds results of different settings (differs in: {', '.join(diff)}). "
-            "Use a new --out, or delete the folder to start over.")
+    if old["identity"] != new:
+        diff = sorted(k for k in set(old["identity"]) | set(new)
+                      if old["identity"].get(k) != new.get(k))
+        raise ValueError(f"{out} holds results of different settings (differs in: "
+                         f"{', '.join(diff)}). {_new_folder_hint(out)}")
+
+
+def _named(items: list[str], n: int = 5) -> str:
+    shown = ", ".join(items[:n])
+    return shown + (f", ... and {len(items) - n} more" if len(items) > n else "")
+
+
+def describe_data_change(old: dict[str, list], new: dict[str, list]) -> str:
+    """What differs between two fingerprint records ``{clip id: [class, digest, split]}``."""
+    parts = []
+    old_classes = {v[0] for v in old.values()}
+    new_classes = {v[0] for v in new.values()}
+    for what, items in (("added", sorted(new_classes - old_classes)),
+                        ("removed", sorted(old_classes - new_classes))):
+        if items:
+            parts.append(f"class{'es' if len(items) > 1 else ''} {what}: {', '.join(items)}")
+    added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+    common = sorted(set(old) & set(new))
+    changed = [i for i in common if old[i][:2] != new[i][:2]]
+    moved = [i for i in common if old[i][:2] == new[i][:2] and old[i][2:] != new[i][2:]]
+    for what, items in (("added", added), ("removed", removed), ("changed", changed),
+                        ("moved to another split", moved)):
+        if items:
+            parts.append(f"{len(items)} clip{'s' if len(items) > 1 else ''} {what} "
+                         f"({_named(items)})")
+    return "; ".join(parts) or "the clip list differs"
+
+
+def fingerprint(ds: AudioSet, assignment: list[str]) -> dict[str, list]:
+    """``{clip id: [class, content digest, split]}``: what the resume check compares."""
+    labels = ds.labels.tolist()
+    digests = ds.digests or [""] * len(ds)
+    return {i: [ds.classes[y], d, a] for i, y, d, a in zip(ds.ids, labels, digests, assignment,
+                                                          strict=True)}
+
+
+def fingerprint_hash(records: dict[str, list]) -> str:
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+
+
+def check_data(out: Path, records: dict[str, list]) -> None:
+    """Refuse a folder whose finished runs were trained on other data (or other splits)."""
+    if not finished_files(out):
+        return
+    old = _read_config(out) or {}
+    new_hash = fingerprint_hash(records)
+    old_hash = old.get("data_fingerprint")
+    if old_hash == new_hash:
+        return
+    if old_hash is None:
+        raise ValueError(f"{out} holds finished runs written without a dataset fingerprint "
+                         "(an older augkit), so they cannot be checked against this data. "
+                         f"{_new_folder_hint(out)}")
+    try:
+        old_records = json.loads((out / "dataset.json").read_text())["clips"]
+        change = describe_data_change(old_records, records)
+    except (OSError, ValueError, KeyError, TypeError):
+        change = "the clip list differs"
+    raise ValueError(f"{out} holds results of a different dataset ({change}). "
+                     f"{_new_folder_hint(out)}")
+
+
+def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> None:
+    """Build every arm's chain and the model, and push one batch through, on the CPU."""
+    from .train import build_model
+
+    names = sorted({a for arm in arms for a in arm_augmentations(arm, cfg.augmentations)})
+    ctx = Context(cfg.sample_rate, num_classes, cfg.scale, cfg.noise_dir, cfg.ir_dir)
+    chain = build_chain(names, cfg.augment, ctx, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                        n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, top_db=cfg.top_db)
+    crop = int(round(cfg.crop_seconds * cfg.sample_rate))
+    g = torch.Generator().manual_seed(0)
+    wave = 0.1 * torch.randn(2, 1, crop, generator=g)
+    try:
+        x, _ = chain(wave, target=torch.tensor([0, num_classes - 1]), generator=g)
+    except RuntimeError as e:
+        raise ValueError(f"the augmentation chain {chain.names} fails on a "
+                         f"{cfg.crop_seconds:g} s crop: {_first_line(e)}") from None
+    try:  # pretrained weights load here
+        model = build_model(cfg, num_classes, torch.device("cpu"))
+    except (TypeError, RuntimeError) as e:
+        raise ValueError(f"backbone {cfg.backbone!r} (backbone_kwargs "
+                         f"{cfg.backbone_kwargs}, pretrained {cfg.pretrained!r}): "
+                         f"{_first_line(e)}") from None
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x.contiguous(memory_format=torch.channels_last))
+    except RuntimeError as e:
+        raise ValueError(f"backbone {cfg.backbone!r} cannot take the model input of shape "
+                         f"{tuple(x.shape)} (n_mels={cfg.n_mels}, crop_seconds="
+                         f"{cfg.crop_seconds:g}): {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _scan_set(scan: Scan) -> AudioSet:
+    """An AudioSet without audio, from a scan: to check the splits before decoding."""
+    classes = scan.classes
+    n = len(scan.ids)
+    return AudioSet(torch.zeros(n, dtype=torch.int16), torch.arange(n),
+                    torch.ones(n, dtype=torch.int64),
+                    torch.tensor([classes.index(c) for c in scan.labels], dtype=torch.int64),
+                    list(scan.ids), classes, 1, [], scan.splits)
+
+
+def fold_list(cfg: C.Config) -> list[int | None]:
+    if cfg.split != "kfold":
+        return [None]
+    return list(range(cfg.folds)) if cfg.fold == "all" else [int(cfg.fold)]
+
+
+def make_all_splits(cfg: C.Config, ds: AudioSet, folds: list[int | None]
+                    ) -> tuple[dict[int | None, dict[str, torch.Tensor]], list[str]]:
+    """The splits of each fold, and each clip's assignment (its split; for k-fold, its
+    validation fold among all ``cfg.folds``) for the fingerprint."""
+    from .splits import make_splits
+
+    def one(f):
+        return make_splits(ds, cfg.split, folds=cfg.folds, fold=f or 0,
+                           allow_missing_classes=cfg.allow_missing_classes)
+
+    splits = {f: one(f) for f in folds}
+    assignment = [""] * len(ds)
+    if cfg.split == "kfold":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for f in range(cfg.folds):
+                for i in (splits[f] if f in splits else one(f))["val"].tolist():
+                    assignment[i] = f"fold{f}"
+    else:
+        for name, idx in splits[folds[0]].items():
+            for i in idx.tolist():
+                assignment[i] = name
+    return splits, assignment
 
 
 @dataclass
@@ -175,17 +397,24 @@ class Plan:
     folds: list[int | None]
     data: AudioSet
     splits: dict[int | None, dict[str, torch.Tensor]]
+    records: dict[str, list] = field(default_factory=dict)
+    retry_failed: bool = False
 
     @property
     def units(self) -> list[tuple[str, int, int | None]]:
         return [(a, s, f) for a in self.arms for s in self.cfg.seeds for f in self.folds]
 
-    def done(self) -> list[RunResult]:
-        return [RunResult.from_dict(json.loads(p.read_text())) for p in
-                (run_file(self.out, *u) for u in self.units) if p.exists()]
+    def finished(self) -> dict[tuple[str, int, int | None], RunResult]:
+        """Every finished run in the folder (they all match the identity: checked)."""
+        return read_finished(self.out)
 
-    def todo(self) -> list[tuple[str, int, int | None]]:
-        return [u for u in self.units if not run_file(self.out, *u).exists()]
+    def todo(self, finished: dict) -> list[tuple[str, int, int | None]]:
+        return [u for u in self.units if u not in finished
+                or (self.retry_failed and not finished[u].ok)]
+
+    def arm_order(self, finished: dict) -> list[str]:
+        extra = sorted({u[0] for u in finished} - set(self.arms))
+        return [*self.arms, *extra]
 
     @property
     def split_sizes(self) -> dict[str, int]:
@@ -199,27 +428,61 @@ class Plan:
                 f"device {self.data.labels.device}.")
 
 
-def plan(cfg: C.Config, progress: bool) -> Plan:
-    """Check arms and device, load the data onto the device, make the splits."""
-    from .splits import make_splits
+def read_finished(out: Path) -> dict[tuple[str, int, int | None], RunResult]:
+    done = {}
+    for path in finished_files(out):
+        try:
+            r = RunResult.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            warnings.warn(f"ignoring unreadable run file {path} ({type(e).__name__}: {e}); "
+                          "its pair will be run again if asked for", stacklevel=2)
+            continue
+        done[(r.arm, r.seed, r.fold)] = r
+    return done
 
+
+def plan(cfg: C.Config, progress: bool, retry_failed: bool = False) -> Plan:
+    """Check everything, then load the data onto the device and make the splits.
+
+    Nothing is decoded before the settings, paths, tracker, model, chains and
+    splits (on the scanned file list) are checked; nothing is written into --out.
+    """
+    from .data import load_dataset, scan_clips
+    from .tracking import check_mode
+
+    out = Path(cfg.out)
     arms = expand_arms(cfg.arms, cfg.augmentations)
     device = pick_device(cfg.device)
-    ds = prepare_data(cfg, progress)
+    check_paths(cfg)
+    check_mode(cfg.swanlab_mode)
+    check_settings(out, cfg)
+    folds = fold_list(cfg)
+    path = data_path(cfg, progress)
+    scan = scan_clips(path)
+    if len(scan.classes) < 2:
+        raise ValueError(f"a classifier needs at least 2 classes; {scan.source} has "
+                         f"{len(scan.classes)}: {', '.join(repr(c) for c in scan.classes)}")
+    with warnings.catch_warnings():  # the real splits warn again after decoding
+        warnings.simplefilter("ignore")
+        make_all_splits(cfg, _scan_set(scan), folds)
+    check_model_and_chain(cfg, arms, len(scan.classes))
+    ds = load_dataset(path, cfg.sample_rate, Path(cfg.cache_dir) / "decoded",
+                      max_seconds=cfg.max_seconds, progress=progress)
     if ds.sample_rate != cfg.sample_rate:
         raise ValueError(f"dataset decoded at {ds.sample_rate} Hz, expected {cfg.sample_rate}")
-    folds = ((list(range(cfg.folds)) if cfg.fold == "all" else [int(cfg.fold)])
-             if cfg.split == "kfold" else [None])
-    splits = {f: {k: v.to(device) for k, v in
-                  make_splits(ds, cfg.split, folds=cfg.folds, fold=f or 0).items()}
-              for f in folds}
-    return Plan(cfg, Path(cfg.out), arms, folds, ds.to(device), splits)
+    splits, assignment = make_all_splits(cfg, ds, folds)
+    records = fingerprint(ds, assignment)
+    check_data(out, records)
+    splits = {f: {k: v.to(device) for k, v in s.items()} for f, s in splits.items()}
+    return Plan(cfg, out, arms, folds, ds.to(device), splits, records, retry_failed)
 
 
 def write_config(p: Plan, argv: list[str] | None) -> None:
     device = p.data.labels.device
+    atomic_write_json(p.out / "dataset.json", {"clips": p.records})
     atomic_write_json(p.out / "config.json", {
-        "config": C.to_dict(p.cfg), "identity": C.identity(p.cfg), "versions": versions(),
+        "config": C.to_dict(p.cfg), "identity": C.identity(p.cfg),
+        "data_fingerprint": fingerprint_hash(p.records), "versions": versions(),
         "git_commit": git_commit(), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
         else f"{platform.machine()} CPU ({torch.get_num_threads()} threads)",
@@ -227,6 +490,7 @@ def write_config(p: Plan, argv: list[str] | None) -> None:
                              *(sys.argv[1:] if argv is None else argv)]),
         "dataset": {"path": p.cfg.data or "embedded synthetic", "clips": len(p.data),
                     "classes": p.data.classes, "skipped": p.data.skipped,
+                    "changed": p.data.notes, "ignored": p.data.ignored,
                     "split_sizes": p.split_sizes},
     })
 
@@ -255,58 +519,120 @@ def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool) -> 
     t0 = time.time()
     try:
         r = train_run(cfg, arm, augs, seed, fold, p.data, p.splits[fold], on_epoch, on_examples)
+    except BaseException as e:  # Ctrl-C or an error: the tracker's run ends as aborted
+        tracker.abort("interrupted" if isinstance(e, KeyboardInterrupt) else repr(e))
+        raise
     finally:
         bar.close()
-    split = "test" if r.test is not None else "val"
-    tracker.log_confusion(f"{split}/confusion", r.primary.confusion, p.data.classes,
-                          f"{name}: {split}", step=cfg.epochs)
+    if r.ok:
+        split = "test" if r.test is not None else "val"
+        tracker.log_confusion(f"{split}/confusion", r.primary.confusion, p.data.classes,
+                              f"{name}: {split}", step=cfg.epochs)
     tracker.finish()
     r.wall_s = time.time() - t0
     atomic_write_json(run_file(p.out, arm, seed, fold), r.to_dict())
+    if not r.ok:
+        print(f"run {arm} seed {seed}" + ("" if fold is None else f" fold {fold}")
+              + f" failed: {r.error}; going on with the next pair", file=sys.stderr, flush=True)
     return r
 
 
+@contextlib.contextmanager
+def cli_warnings():
+    """Warnings as ``warning: <message>`` lines on stderr (no source line, no category)."""
+    old = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = old
+
+
+def _units_of(cfg: C.Config) -> list[tuple[str, int, int | None]]:
+    arms = expand_arms(cfg.arms, cfg.augmentations)
+    return [(a, s, f) for a in arms for s in cfg.seeds for f in fold_list(cfg)]
+
+
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad option (2, already printed)
+        return e.code if isinstance(e.code, int) else 2
     progress = not args.no_progress
+    state: dict = {}
+    with cli_warnings():
+        try:
+            return _main(args, argv, progress, state)
+        except KeyboardInterrupt:
+            units, out = state.get("units"), state.get("out")
+            if units is None:
+                print("interrupted before any pair started; re-run the same command to start",
+                      file=sys.stderr)
+            else:
+                done = read_finished(out) if out is not None else {}
+                n = sum(u in done for u in units)
+                print(f"interrupted; {n} of {len(units)} pairs done; re-run the same command "
+                      "to resume", file=sys.stderr)
+            return 130
+
+
+def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
     try:
         cfg = C.resolve(args.preset, args.config, overrides_from(args))
         cfg.out = str(cfg.out or f"runs/{cfg.preset}")
-        check_resume(Path(cfg.out), cfg)
-        p = plan(cfg, progress)
-    except (ValueError, FileNotFoundError) as e:
+        state["units"], state["out"] = _units_of(cfg), Path(cfg.out)
+        p = plan(cfg, progress, retry_failed=args.retry_failed)
+        write_config(p, argv)
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    write_config(p, argv)
-    results, todo = p.done(), p.todo()
+    finished = p.finished()
+    todo = p.todo(finished)
+    done_here = sum(u in finished for u in p.units)
     print(f"augkit ablation: {len(p.arms)} arms x {len(cfg.seeds)} seeds"
           + (f" x {len(p.folds)} folds" if p.folds != [None] else "")
           + f" on {p.data.labels.device}; {len(p.data)} clips, {len(p.data.classes)} classes, "
-          f"split {cfg.split} {p.split_sizes}; {len(results)} done, {len(todo)} to run "
+          f"split {cfg.split} {p.split_sizes}; {done_here} done, {len(todo)} to run "
           f"-> {p.out}", flush=True)
     title = f"augkit ablation: {p.out.name}"
+    order = p.arm_order(finished)
     bar = tqdm(todo, desc="runs", unit="run", disable=not progress, position=0)
     for arm, seed, fold in bar:
         bar.set_postfix_str(f"{arm} seed {seed}" + ("" if fold is None else f" fold {fold}"))
-        results.append(run_unit(p, arm, seed, fold, progress))
-        write_report(p.out, results, p.arms, p.data.classes, title, p.context, plots=False)
+        finished[(arm, seed, fold)] = run_unit(p, arm, seed, fold, progress)
+        write_report(p.out, list(finished.values()), order, p.data.classes, title, p.context,
+                     plots=False)
     bar.close()
+    results = list(finished.values())
     if not results:
         print("nothing to report", file=sys.stderr)
         return 1
-    write_report(p.out, results, p.arms, p.data.classes, title, p.context)
+    write_report(p.out, results, order, p.data.classes, title, p.context)
     print()
     print((p.out / "summary.md").read_text())
-    print(f"{len(results)} runs; results: {p.out / 'results.csv'}, {p.out / 'summary.md'}, "
-          f"plots: {p.out / 'curves.png'}, {p.out / 'deltas.png'}, {p.out / 'confusion.png'}")
+    plots = [str(p.out / f) for f in ("curves.png", "deltas.png", "confusion.png")
+             if (p.out / f).exists()]
+    print(f"{len(results)} runs; results: {p.out / 'results.csv'}, {p.out / 'summary.md'}"
+          + (f", plots: {', '.join(plots)}" if plots else ""))
     if cfg.swanlab_mode != "disabled":
         print(f"SwanLab ({cfg.swanlab_mode}) runs in {p.out / 'swanlog'}"
               + (f"; dashboard: swanlab watch {p.out / 'swanlog'}"
                  if cfg.swanlab_mode == "local" else ""))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"{len(failed)} of {len(results)} runs failed (training diverged; listed in "
+              f"{p.out / 'summary.md'}); --retry-failed runs them again", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
+    if _signal.getsignal(_signal.SIGINT) is _interrupted_while_starting:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # main() handles it
     warnings.filterwarnings("ignore", message=".*TorchCodec.*")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     raise SystemExit(main())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,8 @@ class Config:
         default_factory=lambda: ["time_mask", "freq_mask", "noise", "gain"])
     arms: list[str] = field(default_factory=lambda: ["default"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    #: Run even when a class has no clip in train or in an evaluated split (warned).
+    allow_missing_classes: bool = False
     #: Per-augmentation settings over the defaults in ``experiments.arms.AUGMENTATIONS``:
     #: ``{"noise": {"snr_db": [5, 30]}, "time_mask": {"max_width": 40}}``.
     augment: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -92,9 +96,52 @@ class Config:
 
 PRESETS = ("quick", "tutorial", "augkit")
 
+#: Fields whose default is ``None``: a finite number or null, or a string or null.
+OPTIONAL_NUMBERS = ("max_seconds", "f_max")
+OPTIONAL_STRINGS = ("data", "out", "noise_dir", "ir_dir")
+
+
+def _pretrained(value: Any) -> bool | str:
+    """``pretrained``: true (timm's hub), false, or a local weights file."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip():
+        word = value.strip().lower()
+        if word in ("true", "false"):
+            return word == "true"
+        return value.strip()
+    raise ValueError(f"pretrained must be true, false or a weights file path, got {value!r}")
+
+
+def _finite(name: str, value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
     """Coerce ``value`` (maybe a string from the CLI) to the type of ``default``."""
+    if name == "pretrained":
+        return _pretrained(value)
+    if name == "fold":  # "all" or an index, as text or a number
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"fold must be 'all' or an integer, got {value!r}")
+        return str(value)
+    if name in OPTIONAL_STRINGS:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a path, got {value!r}")
+        return value
+    if name in OPTIONAL_NUMBERS:
+        if isinstance(value, str):
+            if value.strip().lower() in ("null", "none", ""):
+                return None
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a number or null, got {value!r}") from None
+        return None if value is None else _finite(name, value)
     if isinstance(value, str) and not isinstance(default, str):
         try:
             value = json.loads(value)
@@ -108,13 +155,17 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"{name} must be an integer, got {value!r}")
     elif isinstance(default, float):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-        value = float(value)
+        value = _finite(name, value)
     elif isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
             raise ValueError(f"{name} must be a list of {len(default)} numbers, got {value!r}")
         value = tuple(float(v) for v in value)
+    elif isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} must be a JSON object, got {value!r}")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
     elif isinstance(default, list):
         if not isinstance(value, list):
             value = [v.strip() for v in value.split(",") if v.strip()] if isinstance(
@@ -204,8 +255,42 @@ def resolve(preset: str = "quick", config_file: str | None = None,
     return cfg
 
 
+def _dedupe(name: str, values: list) -> list:
+    out, dup = [], []
+    for v in values:
+        (dup if v in out else out).append(v)
+    if dup:
+        shown = ", ".join(str(v) for v in dict.fromkeys(dup))
+        warnings.warn(f"duplicate {name}(s) {shown} removed: running {name}s "
+                      f"{', '.join(str(v) for v in out)} (a repeated {name} would count the "
+                      "same run twice)", stacklevel=4)
+    return out
+
+
+def _check_frontend(cfg: Config) -> None:
+    """The mel frontend's own checks, plus crop vs n_fft and all-zero mel bands."""
+    import augkit as ak
+
+    crop = int(round(cfg.crop_seconds * cfg.sample_rate))
+    if crop < cfg.n_fft:
+        raise ValueError(f"crop_seconds={cfg.crop_seconds:g} is {crop} samples at "
+                         f"{cfg.sample_rate} Hz, shorter than n_fft={cfg.n_fft}; use a longer "
+                         "crop or a smaller n_fft")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ak.MelFrontend(cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                       n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, log=None)
+    if any("all-zero" in str(w.message) for w in caught):
+        raise ValueError(f"n_mels={cfg.n_mels} is too many for n_fft={cfg.n_fft} "
+                         f"({cfg.n_fft // 2 + 1} FFT bins) at {cfg.sample_rate} Hz: some mel "
+                         "bands would be all zero; use fewer mels or a larger n_fft")
+
+
 def validate(cfg: Config) -> None:
-    """Check values users commonly get wrong; raise ValueError naming the field."""
+    """Check every value before any work; raise ValueError naming the field.
+
+    Also removes duplicate seeds and arms with a warning.
+    """
     positive = dict(sample_rate=cfg.sample_rate, crop_seconds=cfg.crop_seconds, n_fft=cfg.n_fft,
                     hop_length=cfg.hop_length, n_mels=cfg.n_mels, lr=cfg.lr, epochs=cfg.epochs,
                     batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size)
@@ -225,6 +310,51 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"swanlab_mode must be one of {modes}, got {cfg.swanlab_mode!r}")
     if not cfg.seeds:
         raise ValueError("seeds must name at least one seed")
+    bad = [s for s in cfg.seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad:
+        raise ValueError(f"seeds must be integers >= 0, got {bad}")
+    cfg.seeds = _dedupe("seed", list(cfg.seeds))
+    if not cfg.arms or not all(isinstance(a, str) and a for a in cfg.arms):
+        raise ValueError(f"arms must be a non-empty list of arm names, got {cfg.arms!r}")
+    cfg.arms = _dedupe("arm", list(cfg.arms))
+    import augkit as ak
+
+    if cfg.backbone not in ak.list_backbones():
+        import difflib
+
+        close = difflib.get_close_matches(str(cfg.backbone), ak.list_backbones(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"backbone {cfg.backbone!r} is not registered{hint} (registered: "
+                         f"{', '.join(ak.list_backbones())})")
+    if isinstance(cfg.pretrained, str):
+        weights = Path(cfg.pretrained).expanduser()
+        if not weights.is_file():
+            raise ValueError(f"pretrained: weights file {weights} "
+                             + ("is a folder" if weights.is_dir() else "does not exist"))
+    if cfg.split not in ("tutorial", "fault-filtered", "kfold", "manifest", "holdout"):
+        raise ValueError(f"split must be tutorial, fault-filtered, kfold, manifest or "
+                         f"holdout, got {cfg.split!r}")
+    if cfg.split == "kfold":
+        if cfg.folds < 2:
+            raise ValueError(f"folds must be an integer >= 2 for split kfold, got {cfg.folds}")
+        fold = str(cfg.fold).strip()
+        if fold != "all" and not (fold.isdigit() and int(fold) < cfg.folds):
+            raise ValueError(f"fold must be 'all' or an integer in [0, folds) = "
+                             f"[0, {cfg.folds}), got {cfg.fold!r}")
+        cfg.fold = fold
+    if cfg.split == "manifest" and not (cfg.data and str(cfg.data).lower().endswith(".csv")):
+        raise ValueError("split 'manifest' needs --data pointing to a CSV manifest with a "
+                         f"'split' column, got data={cfg.data!r}")
+    if cfg.max_seconds is not None and not cfg.max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0 or null, got {cfg.max_seconds!r}")
+    if cfg.top_db < 0:
+        raise ValueError(f"top_db must be >= 0, got {cfg.top_db!r}")
+    if cfg.weight_decay < 0 or not 0 <= cfg.label_smoothing < 1:
+        raise ValueError(f"need weight_decay >= 0 and 0 <= label_smoothing < 1, got "
+                         f"{cfg.weight_decay}, {cfg.label_smoothing}")
+    if cfg.log_examples < 0:
+        raise ValueError(f"log_examples must be >= 0, got {cfg.log_examples}")
+    _check_frontend(cfg)
     if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
         raise ValueError(f"warmup_epochs must be in [0, epochs], got {cfg.warmup_epochs}")
     from .arms import AUGMENTATIONS, Context, build_augmentation
@@ -251,6 +381,6 @@ def identity(cfg: Config) -> dict[str, Any]:
     """The part of the config that must match for results to be comparable on resume."""
     d = to_dict(cfg)
     for k in ("arms", "seeds", "out", "swanlab_mode", "swanlab_project", "device", "cache_dir",
-              "log_examples", "compile", "fold"):
+              "log_examples", "compile", "fold", "allow_missing_classes"):
         d.pop(k)
     return d

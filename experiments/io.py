@@ -1,12 +1,28 @@
-"""Atomic file writes: a run killed at any moment leaves either the old file or the new one."""
+"""Atomic file writes: a run killed at any moment leaves either the old file or the new one.
+
+Files get the permissions of an ordinary ``open()``: ``0o666`` less the process
+umask (``tempfile.mkstemp`` alone would leave them ``0o600``, unreadable to
+colleagues on a shared machine).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
+
+_UMASK_LOCK = threading.Lock()
+
+
+def file_mode() -> int:
+    """``0o666 & ~umask``: the mode ``open()`` would give a new file now."""
+    with _UMASK_LOCK:  # reading the umask means setting it; keep that atomic
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -15,6 +31,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -2,7 +2,10 @@
 
 Differences from baseline are paired: for each seed (and fold) the arm's
 score minus the baseline's, with a 95% t-interval over those differences.
-The "best arm" is chosen on validation accuracy, never on test.
+The "best arm" is chosen on validation accuracy, never on test. Failed runs
+(``status == "failed"``: training diverged) are in results.csv with their
+status and reason, excluded from every mean, interval and plot, and listed in
+summary.md.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .results import RunResult  # noqa: E402
 COLUMNS = ["arm", "seed", "fold", "augmentations", "epochs", "selected_epoch", "val_acc",
            "val_acc_centre", "val_f1", "val_loss", "test_acc", "test_acc_centre", "test_f1",
            "test_loss", "final_val_acc", "final_test_acc", "final_train_acc", "time_s",
-           "train_clips_per_s", "params"]
+           "train_clips_per_s", "params", "status", "error"]
 
 
 def result_row(r: RunResult) -> dict:
@@ -35,7 +38,11 @@ def result_row(r: RunResult) -> dict:
            "selected_epoch": r.selected_epoch, "time_s": round(r.time_s, 2),
            "train_clips_per_s": round(r.train_clips_per_s, 1), "params": r.params,
            "final_val_acc": r.final_val_acc, "final_train_acc": r.final_train_acc,
-           "final_test_acc": math.nan if r.final_test_acc is None else r.final_test_acc}
+           "final_test_acc": math.nan if r.final_test_acc is None else r.final_test_acc,
+           "status": r.status, "error": r.error or ""}
+    if not r.ok:  # nothing of a diverged run may enter a mean
+        for k in ("final_val_acc", "final_train_acc", "final_test_acc"):
+            row[k] = math.nan
     for split, m in (("val", r.val), ("test", r.test)):
         for k in ("acc", "acc_centre", "f1", "loss"):
             row[f"{split}_{k}"] = math.nan if m is None else getattr(m, k)
@@ -65,18 +72,21 @@ def paired_diff(df: pd.DataFrame, arm: str, metric: str, ref: str = "baseline"):
 
 
 def primary_metric(df: pd.DataFrame) -> str:
+    """``test_acc`` when any run has a test split, else ``val_acc``."""
     return "test_acc" if df["test_acc"].notna().any() else "val_acc"
 
 
 def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm over its ``ok`` runs: means, stds, n, failed count, Δ vs baseline."""
     metric = primary_metric(df)
     rows = []
-    for arm, g in df.groupby("arm", sort=False):
-        row = {"arm": arm, "n": len(g)}
+    for arm, all_runs in df.groupby("arm", sort=False):
+        g = all_runs[all_runs.status == "ok"]
+        row = {"arm": arm, "n": len(g), "failed": int((all_runs.status != "ok").sum())}
         for m in ("val_acc", "test_acc", "test_f1", "val_f1", "final_train_acc"):
-            row[m] = g[m].mean()
+            row[m] = g[m].mean() if len(g) else math.nan
             row[m + "_std"] = g[m].std(ddof=1) if len(g) > 1 else math.nan
-        if "baseline" in set(df.arm) and arm != "baseline":
+        if "baseline" in set(df.arm[df.status == "ok"]) and arm != "baseline":
             row["diff"], (row["ci_lo"], row["ci_hi"]), row["n_pairs"] = paired_diff(df, arm,
                                                                                       metric)
         rows.append(row)
@@ -97,6 +107,9 @@ def summary_markdown(df: pd.DataFrame, title: str, context: str = "") -> str:
     head = ["arm", "n", "val acc %"] + (["test acc %", "test macro-F1 %"] if has_test else
                                         ["val macro-F1 %"])
     head += ["train acc % (last epoch)", f"Δ {metric.replace('_', ' ')} vs baseline [95% CI]"]
+    any_failed = bool((s.failed > 0).any())
+    if any_failed:
+        head.append("failed runs")
     lines = [f"# {title}", "", context, "",
              f"Mean ± std over seeds (n). Δ is paired over seeds: arm minus baseline on the "
              f"same seed{' and fold' if df['fold'].nunique() > 1 else ''}, with a 95% "
@@ -115,14 +128,28 @@ def summary_markdown(df: pd.DataFrame, title: str, context: str = "") -> str:
             cells.append(f"{r['diff'] * 100:+.1f}{ci} (n={int(r.n_pairs)})")
         else:
             cells.append("-")
+        if any_failed:
+            cells.append(f"{int(r.failed)} failed" if r.failed else "-")
         lines.append("| " + " | ".join(cells) + " |")
-    best = s.sort_values("val_acc", ascending=False).iloc[0]
-    lines += ["", f"Best arm on validation: **{best.arm}** "
-              f"({best.val_acc * 100:.1f}% val acc)."]
+    ranked = s.dropna(subset=["val_acc"]).sort_values("val_acc", ascending=False)
+    if len(ranked):
+        best = ranked.iloc[0]
+        lines += ["", f"Best arm on validation: **{best.arm}** "
+                  f"({best.val_acc * 100:.1f}% val acc)."]
+    else:
+        lines += ["", "No run finished ok."]
+    failed = df[df.status != "ok"]
+    if len(failed):
+        lines += ["", f"Failed runs ({len(failed)}, excluded from every mean and interval; "
+                  "`--retry-failed` runs them again):", ""]
+        for _, r in failed.iterrows():
+            fold = "" if pd.isna(r.fold) else f" fold {int(r.fold)}"
+            lines.append(f"- {r.arm} seed {r.seed}{fold}: {r.error}")
     return "\n".join(lines) + "\n"
 
 
 def plot_curves(results: list[RunResult], arm_order: list[str], path: Path) -> None:
+    results = [r for r in results if r.ok]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     cmap = plt.get_cmap("tab20")
     for i, arm in enumerate(a for a in arm_order if any(r.arm == a for r in results)):
@@ -197,14 +224,15 @@ def write_report(out: Path, results: list[RunResult], arm_order: list[str], clas
     df.to_csv(buf, index=False, float_format="%.4f")
     atomic_write_text(out / "results.csv", buf.getvalue())
     atomic_write_text(out / "summary.md", summary_markdown(df, title, context))
-    if not plots:
+    ok = [r for r in results if r.ok]
+    if not plots or not ok:
         return df
-    plot_curves(results, arm_order, out / "curves.png")
+    plot_curves(ok, arm_order, out / "curves.png")
     plot_deltas(df, out / "deltas.png")
-    s = summary_frame(df)
+    s = summary_frame(df).dropna(subset=["val_acc"])
     best = s.sort_values("val_acc", ascending=False).iloc[0].arm
     split = "test" if primary_metric(df) == "test_acc" else "val"
-    runs = [r for r in results if r.arm == best]
+    runs = [r for r in ok if r.arm == best]
     cm = np.sum([np.array(r.primary.confusion) for r in runs], axis=0)
     fig = confusion_figure(cm, classes, f"{best}: {split} confusion, summed over "
                                         f"{len(runs)} run(s) (arm chosen on val)")

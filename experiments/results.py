@@ -10,6 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Every finished run has exactly one of these.
+STATUSES = ("ok", "failed")
+
 
 @dataclass
 class Metrics:
@@ -46,6 +49,12 @@ class RunResult:
 
     ``val`` and ``test`` are at the epoch selected on validation; ``final_*`` at
     the last epoch. ``test`` is ``None`` when the split has no test set.
+
+    ``status`` is exactly ``"ok"`` or ``"failed"``. A failed run (training diverged:
+    a non-finite loss) has ``val = test = None``, ``selected_epoch = 0``, the
+    history up to the failure and the reason in ``error``; reports exclude it from
+    every mean and list it as failed. Files written before ``status`` existed read
+    back as ``"ok"``.
     """
 
     arm: str
@@ -53,7 +62,7 @@ class RunResult:
     fold: int | None
     augmentations: list[str]
     selected_epoch: int
-    val: Metrics
+    val: Metrics | None
     test: Metrics | None
     history: list[EpochLog]
     final_train_acc: float
@@ -66,9 +75,21 @@ class RunResult:
     params: int
     wall_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    status: str = "ok"
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"RunResult.status must be one of {STATUSES}, got {self.status!r}")
+        if self.status == "ok" and self.val is None:
+            raise ValueError("a RunResult with status 'ok' needs val metrics")
 
     @property
-    def primary(self) -> Metrics:
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def primary(self) -> Metrics | None:
         """The split a report ranks by: test when there is one, else validation."""
         return self.test if self.test is not None else self.val
 
@@ -78,7 +99,8 @@ class RunResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunResult:
         d = dict(d)
-        d["val"] = Metrics(**d["val"])
+        d.setdefault("status", "ok")
+        d["val"] = None if d.get("val") is None else Metrics(**d["val"])
         d["test"] = None if d.get("test") is None else Metrics(**d["test"])
         d["history"] = [EpochLog(**h) for h in d["history"]]
         return cls(**d)

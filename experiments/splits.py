@@ -12,7 +12,10 @@ Five kinds (:data:`SPLIT_KINDS`):
 * ``"holdout"``: stratified 60/20/20 train/val/test (the quick preset's default).
 
 Every kind returns sorted int64 index tensors into the dataset, so one label map
-(``ds.classes``) serves all splits. Example::
+(``ds.classes``) serves all splits. Every class must have at least one clip in
+train and in every evaluated split (val, test), otherwise :func:`make_splits`
+raises a ``ValueError`` naming the class and its counts (``allow_missing_classes``
+turns that into a warning); a dataset of one class is always an error. Example::
 
     >>> splits = make_splits(ds, "kfold", folds=5, fold=0, seed=0)  # doctest: +SKIP
     >>> idx = splits["train"].to(ds.samples.device)  # doctest: +SKIP
@@ -32,7 +35,7 @@ from torch import Tensor
 
 from .data import AudioSet
 
-__all__ = ["FAULT_FILTERED_DIR", "SPLIT_KINDS", "make_splits"]
+__all__ = ["FAULT_FILTERED_DIR", "SPLIT_KINDS", "check_classes", "make_splits"]
 
 SPLIT_KINDS = ("tutorial", "fault-filtered", "kfold", "manifest", "holdout")
 #: The three lists (train.txt, valid.txt, test.txt) of the fault-filtered split.
@@ -107,11 +110,25 @@ def _fault_filtered(ds: AudioSet, folder: Path) -> dict[str, list[int]]:
     return {split: [where[k][0] for k in keys if k in where] for split, keys in lists.items()}
 
 
+def _class_counts(ds: AudioSet) -> list[int]:
+    return np.bincount(ds.labels.cpu().numpy(), minlength=len(ds.classes)).tolist()
+
+
+def _need_per_class(ds: AudioSet, kind: str, need: int, why: str) -> None:
+    small = [(c, n) for c, n in zip(ds.classes, _class_counts(ds), strict=True) if n < need]
+    if small:
+        c, n = small[0]
+        more = f" (and {len(small) - 1} more class(es))" if len(small) > 1 else ""
+        raise ValueError(f"split {kind!r} needs at least {need} clips per class ({why}); "
+                         f"class {c!r} has {n} clip{'s' if n != 1 else ''}{more}")
+
+
 def _kfold(ds: AudioSet, folds: int, fold: int, seed: int) -> dict[str, list[int]]:
-    if not isinstance(folds, (int, np.integer)) or folds < 2:
+    if not isinstance(folds, (int, np.integer)) or isinstance(folds, bool) or folds < 2:
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
     if not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
         raise ValueError(f"fold must be in [0, folds) = [0, {folds}), got {fold!r}")
+    _need_per_class(ds, "kfold", int(folds), f"one in each of the {folds} folds")
     y = ds.labels.cpu().numpy()
     skf = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
     for k, (tr, va) in enumerate(skf.split(np.zeros(len(y)), y)):
@@ -123,6 +140,7 @@ def _kfold(ds: AudioSet, folds: int, fold: int, seed: int) -> dict[str, list[int
 def _holdout(ds: AudioSet, seed: int, val: float = 0.2, test: float = 0.2
              ) -> dict[str, list[int]]:
     """Stratified train / val / test (60/20/20 by default) for data without a given split."""
+    _need_per_class(ds, "holdout", 3, "one each for train, val and test")
     y = ds.labels.cpu().numpy()
     idx = np.arange(len(y))
     rest, te = train_test_split(idx, test_size=test, stratify=y, random_state=seed)
@@ -154,8 +172,39 @@ def _manifest(ds: AudioSet) -> dict[str, list[int]]:
     return out
 
 
+def check_classes(ds: AudioSet, splits: dict[str, list[int]] | dict[str, Tensor],
+                  allow_missing_classes: bool = False) -> None:
+    """Every class in train and in every evaluated split, or an error naming it.
+
+    Raises:
+        ValueError: A class has no clip in some split (unless ``allow_missing_classes``,
+            then a warning); the message names the class and its per-split counts.
+    """
+    labels = ds.labels.cpu().numpy()
+    counts = {name: np.bincount(labels[np.asarray(idx, dtype=np.int64)],
+                                minlength=len(ds.classes)) for name, idx in splits.items()}
+    problems = []
+    for c, cls in enumerate(ds.classes):
+        empty = [name for name in splits if counts[name][c] == 0]
+        if empty:
+            per = ", ".join(f"{name} {int(counts[name][c])}" for name in splits)
+            problems.append(f"class {cls!r} has no clips in {' or '.join(empty)} ({per})")
+    if not problems:
+        return
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    msg = (f"{problems[0]}{more}: a class missing from train is never learned, one missing "
+           "from val or test is never scored")
+    if allow_missing_classes:
+        warnings.warn(msg + "; running anyway (allow_missing_classes)", stacklevel=3)
+        return
+    raise ValueError(msg + "; every class needs at least one clip in train and in each "
+                     "evaluated split. Add clips, choose another --split, or pass "
+                     "--allow-missing-classes to run anyway")
+
+
 def make_splits(ds: AudioSet, kind: str, *, folds: int = 5, fold: int = 0, seed: int = 42,
-                fault_filtered_dir: str | os.PathLike | None = None) -> dict[str, Tensor]:
+                fault_filtered_dir: str | os.PathLike | None = None,
+                allow_missing_classes: bool = False) -> dict[str, Tensor]:
     """Split a dataset into train / val (/ test) index sets.
 
     Args:
@@ -169,6 +218,8 @@ def make_splits(ds: AudioSet, kind: str, *, folds: int = 5, fold: int = 0, seed:
             always uses ``random_state=42``). (Default: ``42``)
         fault_filtered_dir: Folder with ``train.txt``, ``valid.txt``, ``test.txt`` for
             ``"fault-filtered"``. (Default: :data:`FAULT_FILTERED_DIR`)
+        allow_missing_classes: Warn instead of failing when a class has no clip in
+            some split. (Default: ``False``)
 
     Returns:
         ``{"train": idx, "val": idx}`` plus ``"test"`` for ``"fault-filtered"``,
@@ -178,8 +229,12 @@ def make_splits(ds: AudioSet, kind: str, *, folds: int = 5, fold: int = 0, seed:
 
     Raises:
         ValueError: Unknown ``kind``, bad ``folds``/``fold``, a manifest without a split
-            column, or a dataset without the GTZAN file names for ``"fault-filtered"``.
+            column, a dataset without the GTZAN file names for ``"fault-filtered"``,
+            fewer than 2 classes, or a class without clips in some split (see
+            :func:`check_classes`).
     """
+    if kind not in SPLIT_KINDS:
+        raise ValueError(f"unknown split kind {kind!r}; expected one of {SPLIT_KINDS}")
     if kind == "tutorial":
         raw = _tutorial(ds)
     elif kind == "fault-filtered":
@@ -193,6 +248,10 @@ def make_splits(ds: AudioSet, kind: str, *, folds: int = 5, fold: int = 0, seed:
         raw = _holdout(ds, seed)
     else:
         raise ValueError(f"unknown split kind {kind!r}; expected one of {SPLIT_KINDS}")
+    if len(ds.classes) < 2:
+        raise ValueError(f"a classifier needs at least 2 classes; the dataset has "
+                         f"{len(ds.classes)}: {', '.join(repr(c) for c in ds.classes)}")
+    check_classes(ds, raw, allow_missing_classes)
     out = {name: _as_index(idx) for name, idx in raw.items()}
     joined = torch.cat(list(out.values()))
     assert joined.numel() == joined.unique().numel(), "splits overlap"

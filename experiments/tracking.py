@@ -4,12 +4,70 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
+import threading
 from pathlib import Path
 
 import numpy as np
 
 MODES = {"cloud": "online", "online": "online", "local": "local", "offline": "offline",
          "disabled": "disabled"}
+
+
+def swanlab_logged_in() -> bool:
+    """Whether ``swanlab`` finds an API key (``swanlab login``, ``SWANLAB_API_KEY``)."""
+    if os.environ.get("SWANLAB_API_KEY", "").strip():
+        return True
+    try:
+        from swanlab.sdk.internal.settings import Settings
+
+        return bool(Settings().api_key)
+    except Exception:  # another swanlab version: look for the files login writes
+        import netrc
+
+        homes = [Path.cwd() / ".swanlab",
+                 Path(os.environ.get("SWANLAB_ROOT") or os.environ.get("SWANLAB_SAVE_DIR")
+                      or Path.home() / ".swanlab")]
+        for home in homes:
+            try:
+                if netrc.netrc(home / ".netrc").hosts:
+                    return True
+            except (OSError, netrc.NetrcParseError):
+                pass
+        return False
+
+
+def check_mode(mode: str) -> None:
+    """Raise ValueError now (before any work) if ``mode`` cannot log."""
+    if MODES.get(mode) == "disabled":
+        return
+    try:
+        import swanlab  # noqa: F401
+    except ImportError:
+        raise ValueError(f"--swanlab-mode {mode} needs the swanlab package (pip install "
+                         "swanlab), or use --swanlab-mode disabled") from None
+    if MODES.get(mode) == "online" and not swanlab_logged_in():
+        raise ValueError(f"--swanlab-mode {mode} logs online and needs an account: run "
+                         "`swanlab login` (or set SWANLAB_API_KEY) first, or use "
+                         "--swanlab-mode local (no account needed)")
+
+
+def spectrogram_figure(feature, title: str):
+    """A readable picture of one feature map ``(F, T)``: low frequencies at the bottom,
+    a perceptual colormap scaled to the map's own range, a colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    im = ax.imshow(feature, origin="lower", aspect="auto", cmap="magma",
+                   interpolation="nearest")
+    ax.set(xlabel="frame", ylabel="mel bin", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    fig.tight_layout()
+    return fig
 
 
 class Tracker:
@@ -24,10 +82,17 @@ class Tracker:
         import swanlab
 
         self.swanlab = swanlab
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if main else None
         with contextlib.redirect_stdout(io.StringIO()):
             self.run = swanlab.init(project=project, name=name, group=group, tags=tags,
                                     config=config, mode=self.mode, log_dir=str(log_dir),
                                     reinit=True)
+        if main and previous is not None:
+            # swanlab installs its own SIGINT handler, which swallows the KeyboardInterrupt
+            # in some states; keep Ctrl-C a KeyboardInterrupt (the runner handles it and
+            # calls abort()).
+            signal.signal(signal.SIGINT, previous)
 
     def log(self, metrics: dict, step: int) -> None:
         if self.run is not None:
@@ -36,16 +101,18 @@ class Tracker:
             self.swanlab.log(scalars, step=step)
 
     def log_examples(self, waves, features, sample_rate: int, step: int = 0) -> None:
-        """A few augmented spectrograms (images) and waveforms (audio)."""
+        """A few augmented spectrograms (colormapped images) and waveforms (audio)."""
         if self.run is None:
             return
+        import matplotlib.pyplot as plt
+
         sl = self.swanlab
         feats = features.detach().float().cpu().numpy()
         images = []
         for i in range(feats.shape[0]):
-            f = feats[i, 0]
-            f = (f - f.min()) / max(float(f.max() - f.min()), 1e-8)
-            images.append(sl.Image(np.flipud(f).copy(), caption=f"example {i}"))
+            fig = spectrogram_figure(np.nan_to_num(feats[i, 0]), f"example {i} (model input)")
+            images.append(sl.Image(fig, caption=f"example {i}"))
+            plt.close(fig)
         audio = [sl.Audio(w[0].detach().float().cpu().numpy().clip(-1, 1), sample_rate=sample_rate,
                           caption=f"example {i}") for i, w in enumerate(waves)]
         sl.log({"examples/spectrogram": images, "examples/audio": audio}, step=step)
@@ -65,6 +132,13 @@ class Tracker:
         fig = confusion_figure(confusion, classes, title)
         self.log_figure(key, fig, step)
         plt.close(fig)
+
+    def abort(self, reason: str) -> None:
+        """End the run as ``aborted`` (Ctrl-C, an error), quietly; never raises."""
+        if self.run is not None:
+            with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+                self.swanlab.finish(state="aborted", error=reason)
+            self.run = None
 
     def finish(self) -> None:
         if self.run is not None:

@@ -3,8 +3,10 @@
 The dataset lives on the training device (:class:`~experiments.data.AudioSet`);
 a batch is an index slice of a device-side permutation, cropped per example on
 the device. Evaluation averages logits over crops that cover each whole clip
-(multi-crop) and also reports the single centre crop. The epoch is selected on
-validation; the test split, if any, is evaluated once, at that epoch's weights.
+(multi-crop, as many crops as that clip's own length needs) and also reports the
+single centre crop. The epoch is selected on validation; the test split, if any,
+is evaluated once, at that epoch's weights. A non-finite loss stops the run: it
+is returned with ``status="failed"`` and the reason.
 """
 
 from __future__ import annotations
@@ -28,37 +30,46 @@ from .results import EpochLog, Metrics, RunResult
 
 
 def eval_positions(lengths: Tensor, length: int) -> tuple[Tensor, Tensor]:
-    """Crops that cover each clip: ``(clip row, position in [0, 1])`` pairs, ``K`` per clip.
+    """Crops that cover each clip: ``(clip row, position in [0, 1])`` pairs.
 
-    ``K`` is the smallest odd number ``>= ceil(longest / length)``, so that the
-    middle crop (``K // 2``) is each clip's centre crop; positions are evenly
-    spaced from 0 (start) to 1 (end). Returns ``(rows (N*K,), positions (N*K,))``,
-    clip-major.
+    Clip ``i`` gets ``K_i`` crops, the smallest odd number ``>= ceil(lengths[i] /
+    length)`` (its own length, so one long clip adds crops to itself only), so that
+    its middle crop (``K_i // 2``) is its centre crop; positions are evenly spaced
+    from 0 (start) to 1 (end), and 0.5 for a single crop. Returns ``(rows (M,),
+    positions (M,))``, clip-major, ``M = sum K_i`` (one host sync for ``M``).
     """
-    n = lengths.shape[0]
-    k = max(1, math.ceil(int(lengths.max()) / length))
-    k += 1 - k % 2
-    pos = (torch.linspace(0, 1, k, device=lengths.device) if k > 1
-           else torch.full((1,), 0.5, device=lengths.device))
-    return torch.arange(n, device=lengths.device).repeat_interleave(k), pos.repeat(n)
+    k = ((lengths + length - 1) // length).clamp_min(1)
+    k = k + 1 - k % 2
+    rows = torch.repeat_interleave(torch.arange(lengths.shape[0], device=lengths.device), k)
+    first = torch.cumsum(k, 0) - k
+    j = torch.arange(rows.shape[0], device=lengths.device) - first[rows]
+    kr = k[rows]
+    return rows, torch.where(kr > 1, j.float() / (kr - 1).clamp_min(1), 0.5)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, chain: ak.Compose, data: AudioSet, idx: Tensor, crop_len: int,
              batch_size: int, autocast: bool) -> Metrics:
-    """Multi-crop and centre-crop metrics on clips ``idx``."""
+    """Multi-crop and centre-crop metrics on clips ``idx``.
+
+    Each clip is cropped by its own length (:func:`eval_positions`); its logits are
+    averaged over its crops (multi-crop), and its middle crop gives the centre score.
+    """
     model.eval()
     chain.eval()
     rows, positions = eval_positions(data.lengths[idx], crop_len)
-    k = rows.shape[0] // idx.shape[0]
     logits = []
     for s in range(0, rows.shape[0], batch_size):
         wave = data.crop(idx[rows[s : s + batch_size]], crop_len, positions[s : s + batch_size])
         x = chain(wave).contiguous(memory_format=torch.channels_last)
         with torch.autocast(wave.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits.append(model(x).float())
-    per_crop = torch.cat(logits).reshape(idx.shape[0], k, -1)  # (N, K, classes)
-    multi, centre = per_crop.mean(1), per_crop[:, k // 2]
+    per_crop = torch.cat(logits)  # (M, classes), clip-major
+    n = idx.shape[0]
+    count = torch.bincount(rows, minlength=n)  # K_i
+    multi = torch.zeros(n, per_crop.shape[1], device=per_crop.device).index_add_(
+        0, rows, per_crop) / count.unsqueeze(1)
+    centre = per_crop[torch.cumsum(count, 0) - count + count // 2]
     labels = data.labels[idx]
     y, pred = labels.cpu().numpy(), multi.argmax(1).cpu().numpy()
     classes = list(range(len(data.classes)))
@@ -207,6 +218,21 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
         val = evaluate_on("val")
         history.append(EpochLog(epoch, loss, acc, opt.param_groups[0]["lr"], clips_per_s,
                                 val.loss, val.acc, val.acc_centre, val.f1))
+        if not (math.isfinite(loss) and math.isfinite(val.loss)):
+            what = "training" if not math.isfinite(loss) else "validation"
+            value = loss if not math.isfinite(loss) else val.loss
+            if on_epoch is not None:
+                on_epoch(history[-1])
+            return RunResult(
+                arm=arm, seed=seed, fold=fold, augmentations=list(augmentations),
+                selected_epoch=0, val=None, test=None, history=history,
+                final_train_acc=acc, final_train_loss=loss, final_val_acc=val.acc,
+                final_val_f1=val.f1, final_test_acc=None,
+                time_s=time.perf_counter() - t_start,
+                train_clips_per_s=epoch * trainer.steps * bs / train_time,
+                params=sum(p.numel() for p in model.parameters()), status="failed",
+                error=f"the {what} loss is not finite ({value}) at epoch {epoch}: training "
+                      f"diverged (lr {cfg.lr:g}); try a lower --lr")
         if best is None or (val.acc, -val.loss) > best[0]:
             best = ((val.acc, -val.loss), epoch, val, copy.deepcopy(model.state_dict()))
         if on_epoch is not None:

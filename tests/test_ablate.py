@@ -119,10 +119,12 @@ def test_resume_after_sigkill(tmp_path):
     assert len(pd.read_csv(tmp_path / "out" / "results.csv")) == 6
 
 
-def test_changed_settings_are_refused(tmp_path):
+def test_changed_settings_are_refused(tmp_path, capsys):
     assert ablate.main(tiny_args(tmp_path, "--arms", "baseline", "--seeds", "0")) == 0
-    with pytest.raises(SystemExit, match="differs in: epochs"):
-        ablate.main(tiny_args(tmp_path, "--arms", "baseline", "--seeds", "0", "--epochs", "3"))
+    capsys.readouterr()
+    assert ablate.main(tiny_args(tmp_path, "--arms", "baseline", "--seeds", "0",
+                                 "--epochs", "3")) == 2
+    assert "differs in: epochs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -154,7 +156,7 @@ def test_arms_expand_and_validate():
     with pytest.raises(ValueError, match="not in augmentations"):
         arm_augmentations("all-minus-mixup", augs)
     with pytest.raises(ValueError, match="unknown augmentation"):
-        expand_arms(["baseline"], ["time_mask", "reverb"])
+        expand_arms(["baseline"], ["time_mask", "chorus"])
 
 
 def chain_for(cfg, names, num_classes=10):
@@ -232,10 +234,11 @@ def test_paired_diff_matches_a_hand_computation():
 
 def test_eval_positions_cover_each_clip_with_an_odd_count():
     # Two crops would cover a 100-sample clip; K is made odd so the middle one is the centre.
+    # Each clip gets the crops its own length needs (the 40-sample clip: one, the centre).
     rows, pos = eval_positions(torch.tensor([100, 40, 100]), 50)
-    assert rows.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert pos.tolist() == [0.0, 0.5, 1.0] * 3
-    rows, pos = eval_positions(torch.tensor([90, 150]), 50)  # ceil(150 / 50) = 3 already odd
+    assert rows.tolist() == [0, 0, 0, 1, 2, 2, 2]
+    assert pos.tolist() == [0.0, 0.5, 1.0, 0.5, 0.0, 0.5, 1.0]
+    rows, pos = eval_positions(torch.tensor([90, 150]), 50)  # 2 -> 3, and 3 already odd
     assert rows.tolist() == [0, 0, 0, 1, 1, 1]
     rows, pos = eval_positions(torch.tensor([30, 40]), 50)  # one crop: the centre
     assert pos.tolist() == [0.5, 0.5]

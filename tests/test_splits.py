@@ -131,7 +131,8 @@ def test_fault_filtered_needs_gtzan_names():
     with pytest.raises(ValueError, match="real GTZAN file names"):
         make_splits(ds, "fault-filtered")
     with pytest.raises(ValueError, match="real GTZAN file names"):
-        make_splits(_fake([f"dog/d{i}.wav" for i in range(50)]), "fault-filtered")
+        make_splits(_fake([f"{c}/{c}{i}.wav" for c in ("cat", "dog") for i in range(50)]),
+                    "fault-filtered")
 
 
 def test_fault_filtered_duplicate_clip():
@@ -205,12 +206,14 @@ def test_kfold_bad_arguments(folds, fold, word):
 
 
 def test_manifest_split():
-    ids = [f"x/{i}" for i in range(6)]
-    ds = _fake(ids, manifest_splits=["train", "valid", "Validation", "val", "test", "TRAIN"])
+    ids = [f"{c}/{i}" for c in "xy" for i in range(6)]
+    ds = _fake(ids, manifest_splits=["train", "valid", "Validation", "val", "test", "TRAIN"] * 2)
     s = make_splits(ds, "manifest")
-    assert {k: v.tolist() for k, v in s.items()} == {"train": [0, 5], "val": [1, 2, 3],
-                                                     "test": [4]}
-    no_test = make_splits(_fake(ids[:2], manifest_splits=["train", "val"]), "manifest")
+    assert {k: v.tolist() for k, v in s.items()} == {"train": [0, 5, 6, 11],
+                                                     "val": [1, 2, 3, 7, 8, 9],
+                                                     "test": [4, 10]}
+    no_test = make_splits(_fake(["x/0", "x/1", "y/0", "y/1"],
+                                manifest_splits=["train", "val"] * 2), "manifest")
     assert set(no_test) == {"train", "val"}
     with pytest.raises(ValueError, match="'dev'"):
         make_splits(_fake(ids[:2], manifest_splits=["train", "dev"]), "manifest")
@@ -222,14 +225,16 @@ def test_manifest_split():
 
 def test_manifest_split_from_csv(tmp_path):
     (tmp_path / "a").mkdir()
-    for i in range(4):
+    for i in range(6):
         sf.write(tmp_path / "a" / f"{i}.wav", np.zeros(20), 8000)
     (tmp_path / "m.csv").write_text("path,label,split\na/0.wav,p,train\na/1.wav,q,train\n"
-                                    "a/2.wav,p,val\na/3.wav,q,test\n")
+                                    "a/2.wav,p,val\na/3.wav,q,test\na/4.wav,q,val\n"
+                                    "a/5.wav,p,test\n")
     ds = load_dataset(tmp_path / "m.csv", 8000, tmp_path / "cache", progress=False)
     s = make_splits(ds, "manifest")
     assert {k: [ds.ids[i] for i in v.tolist()] for k, v in s.items()} == {
-        "train": ["a/0.wav", "a/1.wav"], "val": ["a/2.wav"], "test": ["a/3.wav"]}
+        "train": ["a/0.wav", "a/1.wav"], "val": ["a/2.wav", "a/4.wav"],
+        "test": ["a/3.wav", "a/5.wav"]}
 
 
 def test_unknown_kind():

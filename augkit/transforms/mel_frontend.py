@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
 from .. import functional as F
-from ._base import check_int
+from ._base import check_int, check_number
 
 LOG_MODES = (None, "db", "log")
 
@@ -39,8 +41,19 @@ class MelFrontend(nn.Module):
         mel_scale: ``"htk"`` or ``"slaney"``. (Default: ``"htk"``)
         log_offset: Offset for ``log="log"``. (Default: ``1e-6``)
 
+    Raises:
+        ValueError: In ``__init__``, an argument out of range or not finite (the
+            message names it); in ``forward``, an empty batch, empty clips or clips
+            shorter than ``n_fft``.
+        TypeError: In ``forward``, a tensor that is not floating point (convert
+            int16 audio with ``x.float() / 32768``).
+
+    Warns:
+        UserWarning: Some mel filters are all zero (``n_mels`` too high for the FFT
+            bins, as torchaudio warns).
+
     Shape:
-        - Input: ``(B, T)`` or ``(B, C, T)``.
+        - Input: ``(B, T)`` or ``(B, C, T)``, floating point.
         - Output: ``(B, C, n_mels, frames)`` with ``C = 1`` for ``(B, T)`` input and
           ``frames = 1 + T // hop_length`` when ``center``; float32.
 
@@ -77,22 +90,18 @@ class MelFrontend(nn.Module):
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length ({win_length}) must be <= n_fft ({n_fft})")
         self.n_mels = check_int("n_mels", n_mels, 1)
-        self.f_min = float(f_min)
-        self.f_max = float(sample_rate / 2 if f_max is None else f_max)
+        self.f_min = check_number("f_min", f_min, 0.0)
+        self.f_max = check_number("f_max", sample_rate / 2 if f_max is None else f_max, 0.0)
         if not 0.0 <= self.f_min < self.f_max <= sample_rate / 2:
             raise ValueError(
                 f"need 0 <= f_min < f_max <= sample_rate / 2, got f_min={f_min}, f_max={f_max}, "
                 f"sample_rate={sample_rate}"
             )
-        if not isinstance(power, (int, float)) or not power > 0:
-            raise ValueError(f"power must be > 0, got {power!r}")
-        self.power = float(power)
+        self.power = check_number("power", power, 0.0, low_open=True)
         if log not in LOG_MODES:
             raise ValueError(f"log must be one of {LOG_MODES}, got {log!r}")
         self.log = log
-        if top_db is not None and not top_db >= 0:
-            raise ValueError(f"top_db must be >= 0 or None, got {top_db!r}")
-        self.top_db = top_db
+        self.top_db = None if top_db is None else check_number("top_db", top_db, 0.0)
         if norm not in (None, "slaney"):
             raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
         if mel_scale not in ("htk", "slaney"):
@@ -100,7 +109,8 @@ class MelFrontend(nn.Module):
         if pad_mode not in ("reflect", "constant", "replicate", "circular"):
             raise ValueError(f"pad_mode must be reflect/constant/replicate/circular, "
                              f"got {pad_mode!r}")
-        self.center, self.pad_mode, self.log_offset = bool(center), pad_mode, float(log_offset)
+        self.center, self.pad_mode = bool(center), pad_mode
+        self.log_offset = check_number("log_offset", log_offset, 0.0, low_open=True)
 
         window = torch.hann_window(self.win_length)
         left = (self.n_fft - self.win_length) // 2
@@ -109,6 +119,12 @@ class MelFrontend(nn.Module):
         fb = F.mel_filterbank(self.n_fft // 2 + 1, self.f_min, self.f_max, self.n_mels,
                               self.sample_rate, norm, mel_scale)
         self.register_buffer("fb", fb, persistent=False)
+        zero = int((fb.amax(dim=0) == 0).sum())
+        if zero:
+            warnings.warn(
+                f"MelFrontend: {zero} of the {self.n_mels} mel filters are all-zero: n_mels "
+                f"({self.n_mels}) may be set too high for n_fft={self.n_fft} "
+                f"({self.n_fft // 2 + 1} FFT bins), or f_min/f_max too close", stacklevel=2)
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a clip of ``num_samples``."""
@@ -121,6 +137,19 @@ class MelFrontend(nn.Module):
         if not isinstance(waveform, Tensor) or waveform.ndim not in (2, 3):
             shape = tuple(waveform.shape) if isinstance(waveform, Tensor) else type(waveform)
             raise ValueError(f"MelFrontend expects a waveform (B, T) or (B, C, T), got {shape}")
+        if not waveform.is_floating_point():
+            raise TypeError(f"MelFrontend expects a floating-point waveform, got "
+                            f"{waveform.dtype}; convert first, e.g. x.float() / 32768 for int16 "
+                            "audio")
+        if waveform.shape[0] == 0:
+            raise ValueError(f"MelFrontend got an empty batch (B=0), shape "
+                             f"{tuple(waveform.shape)}")
+        if waveform.shape[-1] == 0:
+            raise ValueError(f"MelFrontend got empty clips (T=0), shape {tuple(waveform.shape)}")
+        if waveform.shape[-1] < self.n_fft:
+            raise ValueError(f"MelFrontend: clips of {waveform.shape[-1]} samples are too short, "
+                             f"shorter than n_fft={self.n_fft}; pad or crop them to at least "
+                             "n_fft samples")
         if waveform.ndim == 2:
             waveform = waveform.unsqueeze(1)
         with torch.autocast(waveform.device.type, enabled=False):

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from .. import functional as F
-from ._base import Params, RandomTransform, check_int
+from ._base import Params, RandomTransform, check_int, check_number
 
 
 class Mixup(RandomTransform):
@@ -45,9 +45,7 @@ class Mixup(RandomTransform):
     def __init__(self, alpha: float = 0.4, num_classes: int | None = None, p: float = 1.0,
                  same_on_batch: bool = False) -> None:
         super().__init__(p, same_on_batch)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = check_number("alpha", alpha, 0.0, low_open=True)
         self.num_classes = None if num_classes is None else check_int("num_classes",
                                                                       num_classes, 1)
 
