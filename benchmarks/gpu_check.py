@@ -53,11 +53,11 @@ def device_info(allow_cpu: bool) -> dict | None:
             "count": torch.cuda.device_count()}
 
 
-def run_pytest(args: list[str], log: Path, budget: float) -> dict:
-    """Run ``python -m pytest ARGS`` with output to ``log``; interrupt it after ``budget`` s."""
+def run_pytest(args: list[str], log: Path, budget: float, module: str = "pytest") -> dict:
+    """Run ``python -m MODULE ARGS`` with output to ``log``; interrupt it after ``budget`` s."""
     start = time.monotonic()
     with log.open("w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], stdout=f,
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=f,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         timed_out = False
         try:
@@ -131,6 +131,16 @@ def markdown(s: dict) -> str:
     lines += ["", "| tests | " + " | ".join(OUTCOMES) + " |", "| --- |" + " ---: |" * len(OUTCOMES)]
     lines += [f"| {kind} | " + " | ".join(str(n) for n in c.values()) + " |"
               for kind, c in t["counts"].items()]
+    ab = s.get("ablation", {})
+    if "result" in ab:
+        r = ab["result"]
+        lines += ["", f"Timed ablation: {r['clips']} clips x {r['seconds']} s at "
+                  f"{r['sample_rate']} Hz on {r['device']}, {r['backbone']}, {r['epochs']} "
+                  f"epochs, data {r['data_s']} s, total {r['total_s']} s"]
+        lines += [f"- {arm}: {v['train_clips_per_s']} train clips/s, {v['time_s']} s"
+                  for arm, v in r["arms"].items()]
+    elif ab:
+        lines += ["", f"Timed ablation: rc {ab.get('rc')}, {ab.get('error', '')}"]
     if t["failures"]:
         lines += ["", f"Failures ({len(t['failures'])}, first 25):"]
         lines += [f"- {f['outcome']}: `{f['id']}`: {f['message']}" for f in t["failures"][:25]]
@@ -144,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-cpu", action="store_true", help="go on without a CUDA device")
     p.add_argument("--tests-args", default="", help="extra pytest arguments for the tests")
     p.add_argument("--bench-args", default="", help="extra pytest arguments for the benchmarks")
-    p.add_argument("--tests-budget", type=float, default=260.0, help="seconds for the tests")
-    p.add_argument("--bench-budget", type=float, default=190.0, help="seconds for the benchmarks")
+    p.add_argument("--ablation-args", default="",
+                   help="extra arguments for python -m experiments.timed_ablation")
+    p.add_argument("--tests-budget", type=float, default=210.0, help="seconds for the tests")
+    p.add_argument("--bench-budget", type=float, default=140.0, help="seconds for the benchmarks")
+    p.add_argument("--ablation-budget", type=float, default=90.0,
+                   help="seconds for the timed GTZAN-shaped ablation")
     a = p.parse_args(argv)
     start = time.monotonic()
     device = device_info(a.allow_cpu)
@@ -172,9 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as e:  # a truncated or foreign JSON file
         bench["table"], bench["error"] = [], f"{type(e).__name__}: {e}"
 
+    # 1000 GTZAN-shaped clips of 30 s held on the device, ResNet18, the augkit preset's chain.
+    ablation = run_pytest(["--device", device["device"], "--out", str(out),
+                           *shlex.split(a.ablation_args)], out / "ablation.log",
+                          a.ablation_budget, module="experiments.timed_ablation")
+    try:
+        ablation["result"] = json.loads((out / "timed_ablation.json").read_text())
+    except (OSError, ValueError) as e:
+        ablation["error"] = f"{type(e).__name__}: {e}"
+
     failed = sum(c["failed"] + c["errors"] for c in tests["counts"].values())
     ok = tests["rc"] == 0 and not tests["timed_out"] and not failed
-    summary = {"ok": ok, "device": device, "tests": tests, "bench": bench,
+    summary = {"ok": ok, "device": device, "tests": tests, "bench": bench, "ablation": ablation,
                "seconds": round(time.monotonic() - start, 1), "out": str(out)}
     (out / "gpu-check.json").write_text(json.dumps(summary, indent=2) + "\n")
     md = markdown(summary)
