@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.augkit-installed
 ARGS   ?=
 
-.PHONY: run test bench lint setup gpu-check
+.PHONY: run test bench lint setup gpu-check docs
 
 setup: $(STAMP)
 
@@ -28,6 +28,14 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check augkit experiments benchmarks tests
+
+# The documentation site into site/ (open site/index.html): the gallery is generated first
+# (docs/gallery/, git-ignored), then mkdocs fails on any warning. CI: GALLERY_ARGS=--quick.
+GALLERY_ARGS ?=
+
+docs: $(STAMP)
+	$(PY) -m docs.gallery $(GALLERY_ARGS)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # On the GPU machine: its own python3 (no .venv), plus the wheels in .whl/ that its image
 # lacks (soundfile, cffi, pycparser), installed into /tmp/site offline. Tests + benchmarks in

@@ -1,0 +1,1 @@
+"""Documentation sources and the gallery generator (``python -m docs.gallery``)."""
