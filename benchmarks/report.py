@@ -13,7 +13,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-REFERENCES = ("torchaudio", "tutorial_dataloader", "torch_audiomentations")
+REFERENCES = ("torchaudio", "tutorial_dataloader", "torch_audiomentations", "sequential")
 
 
 def rows(path: Path):

@@ -3,6 +3,8 @@
     python -m experiments.ablate                       # quick preset, embedded synthetic data
     python -m experiments.ablate --preset augkit --data /path/to/genres_original --device cuda
     python -m experiments.ablate --arms baseline,time_mask,all --seeds 0,1,2 --set lr=1e-3
+    python -m experiments.ablate --arms loo --seeds 0,1,2,3,4 --workers 8 --gpus-per-run 0.25
+    torchrun --nproc-per-node 4 -m experiments.ablate --arms all --seeds 0 --device cuda
 
 Outputs go to ``--out`` (default ``runs/<preset>``): config.json, dataset.json,
 runs/<arm>/seed<k>.json, results.csv, summary.md and PNG plots. Re-running with the
@@ -11,6 +13,8 @@ used other settings or other data is refused, never mixed. Everything is checked
 before any audio is decoded and before anything is written into ``--out``; a bad
 input is one line on stderr and exit status 2. Ctrl-C stops with one line and
 exit status 130; runs whose loss diverged are recorded as failed (exit status 1).
+``--workers``/``--ray-address`` run the pairs on Ray, torchrun runs each pair
+data-parallel (see experiments/distributed.py and the README's "Scale out").
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from tqdm.auto import tqdm
 from . import config as C
 from .arms import Context, arm_augmentations, build_chain, expand_arms
 from .data import AudioSet, Scan
+from .distributed import unit_label
 from .io import atomic_write_json
 from .report import write_report
 from .results import EpochLog, RunResult
@@ -106,6 +111,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the pairs whose training diverged (status failed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = p.add_argument_group("scale out (README: Scale out)")
+    g.add_argument("--workers", type=int, help="run N pairs at a time on a local Ray runtime "
+                   "(pip install augkit[ray]); default: one after another, no Ray")
+    g.add_argument("--ray-address", help="join an existing Ray cluster: auto or HOST:PORT")
+    g.add_argument("--gpus-per-run", type=float, help="GPUs Ray reserves per pair (0.25 packs "
+                   "four per GPU; default 1 on CUDA, 0 on the CPU)")
+    g.add_argument("--cpus-per-run", type=int, help="torch threads per pair (and CPUs Ray "
+                   "reserves for it); default: torch's own count, 1 on Ray")
+    g.add_argument("--max-retries", type=int, help="times Ray runs a pair again when its "
+                   "worker dies (default 3)")
     return p.parse_args(argv)
 
 
@@ -113,7 +128,8 @@ def overrides_from(args: argparse.Namespace) -> dict:
     ov = {}
     for key in ("data", "out", "split", "folds", "fold", "epochs", "batch_size", "lr", "backbone",
                 "sample_rate", "crop_seconds", "device", "compile", "swanlab_mode",
-                "cache_dir", "noise_dir", "ir_dir", "arms", "seeds", "allow_missing_classes"):
+                "cache_dir", "noise_dir", "ir_dir", "arms", "seeds", "allow_missing_classes",
+                "workers", "ray_address", "gpus_per_run", "cpus_per_run", "max_retries"):
         v = getattr(args, key)
         if v is not None:
             ov[key] = v
@@ -399,6 +415,12 @@ class Plan:
     splits: dict[int | None, dict[str, torch.Tensor]]
     records: dict[str, list] = field(default_factory=dict)
     retry_failed: bool = False
+    #: Where the units train when that is not where ``data`` is (on Ray: data on the CPU).
+    unit_device: torch.device | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.unit_device or self.data.labels.device
 
     @property
     def units(self) -> list[tuple[str, int, int | None]]:
@@ -425,7 +447,7 @@ class Plan:
         c = self.cfg
         return (f"Preset `{c.preset}`, data: {c.data or 'embedded synthetic set'}, split "
                 f"`{c.split}` {self.split_sizes}, backbone `{c.backbone}`, {c.epochs} epochs, "
-                f"device {self.data.labels.device}.")
+                f"device {self.device}.")
 
 
 def read_finished(out: Path) -> dict[tuple[str, int, int | None], RunResult]:
@@ -441,18 +463,20 @@ def read_finished(out: Path) -> dict[tuple[str, int, int | None], RunResult]:
     return done
 
 
-def plan(cfg: C.Config, progress: bool, retry_failed: bool = False) -> Plan:
+def plan(cfg: C.Config, progress: bool, retry_failed: bool = False,
+         device: torch.device | None = None) -> Plan:
     """Check everything, then load the data onto the device and make the splits.
 
     Nothing is decoded before the settings, paths, tracker, model, chains and
     splits (on the scanned file list) are checked; nothing is written into --out.
+    ``device``: where to load the data (default: ``cfg.device``).
     """
     from .data import load_dataset, scan_clips
     from .tracking import check_mode
 
     out = Path(cfg.out)
     arms = expand_arms(cfg.arms, cfg.augmentations)
-    device = pick_device(cfg.device)
+    device = device or pick_device(cfg.device)
     check_paths(cfg)
     check_mode(cfg.swanlab_mode)
     check_settings(out, cfg)
@@ -478,13 +502,14 @@ def plan(cfg: C.Config, progress: bool, retry_failed: bool = False) -> Plan:
 
 
 def write_config(p: Plan, argv: list[str] | None) -> None:
-    device = p.data.labels.device
+    device = p.device
     atomic_write_json(p.out / "dataset.json", {"clips": p.records})
     atomic_write_json(p.out / "config.json", {
         "config": C.to_dict(p.cfg), "identity": C.identity(p.cfg),
         "data_fingerprint": fingerprint_hash(p.records), "versions": versions(),
         "git_commit": git_commit(), "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+        "device_name": (torch.cuda.get_device_name(device) if torch.cuda.is_available()
+                        else "CUDA devices of the Ray cluster") if device.type == "cuda"
         else f"{platform.machine()} CPU ({torch.get_num_threads()} threads)",
         "command": " ".join([Path(sys.executable).name, "-m", "experiments.ablate",
                              *(sys.argv[1:] if argv is None else argv)]),
@@ -495,15 +520,57 @@ def write_config(p: Plan, argv: list[str] | None) -> None:
     })
 
 
-def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool) -> RunResult:
-    """Train one (arm, seed, fold) with SwanLab logging and write its result atomically."""
+def open_tracker(p: Plan, arm: str, seed: int, fold: int | None) -> Tracker:
+    """The SwanLab run of one (arm, seed, fold)."""
+    cfg = p.cfg
+    return Tracker(cfg.swanlab_mode, cfg.swanlab_project, p.out / "swanlog",
+                   unit_label(arm, seed, fold), arm, [arm, cfg.preset, f"seed{seed}"],
+                   {**C.to_dict(cfg), "arm": arm, "seed": seed, "fold": fold,
+                    "arm_augmentations": arm_augmentations(arm, cfg.augmentations)})
+
+
+def record_unit(p: Plan, tracker: Tracker, r: RunResult) -> None:
+    """End the unit's SwanLab run (with its confusion matrix) and write its result
+    atomically: the one place a result is written, whichever path trained it."""
+    if r.ok:
+        split = "test" if r.test is not None else "val"
+        tracker.log_confusion(f"{split}/confusion", r.primary.confusion, p.data.classes,
+                              f"{unit_label(r.arm, r.seed, r.fold)}: {split}",
+                              step=p.cfg.epochs)
+    tracker.finish()
+    atomic_write_json(run_file(p.out, r.arm, r.seed, r.fold), r.to_dict())
+    if not r.ok:
+        print(f"run {r.arm} seed {r.seed}" + ("" if r.fold is None else f" fold {r.fold}")
+              + f" failed: {r.error}; going on with the next pair", file=sys.stderr, flush=True)
+
+
+def record_returned(p: Plan, r: RunResult, examples: tuple | None) -> None:
+    """Log a unit trained elsewhere (a Ray worker) as :func:`run_unit` logs it live, and
+    write it."""
+    tracker = open_tracker(p, r.arm, r.seed, r.fold)
+    try:
+        if examples is not None:
+            tracker.log_examples(*examples, p.data.sample_rate)
+        for log in r.history:
+            tracker.log(log.scalars(), step=log.epoch)
+    except BaseException as e:
+        tracker.abort("interrupted" if isinstance(e, KeyboardInterrupt) else repr(e))
+        raise
+    record_unit(p, tracker, r)
+
+
+def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool,
+             write: bool = True) -> RunResult:
+    """Train one (arm, seed, fold) with SwanLab logging and write its result atomically.
+
+    ``write=False`` (torchrun's ranks other than 0): train only, log and write nothing.
+    """
     cfg = p.cfg
     augs = arm_augmentations(arm, cfg.augmentations)
-    name = f"{arm}-seed{seed}" + ("" if fold is None else f"-fold{fold}")
-    tracker = Tracker(cfg.swanlab_mode, cfg.swanlab_project, p.out / "swanlog", name, arm,
-                      [arm, cfg.preset, f"seed{seed}"],
-                      {**C.to_dict(cfg), "arm": arm, "seed": seed, "fold": fold,
-                       "arm_augmentations": augs})
+    if not write:
+        return train_run(cfg, arm, augs, seed, fold, p.data, p.splits[fold])
+    t0 = time.time()
+    tracker = open_tracker(p, arm, seed, fold)
     bar = tqdm(total=cfg.epochs, desc="  epochs", unit="ep", leave=False, disable=not progress,
                position=1)
 
@@ -516,7 +583,6 @@ def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool) -> 
         tracker.log_examples(waves[: cfg.log_examples], feats[: cfg.log_examples],
                              p.data.sample_rate)
 
-    t0 = time.time()
     try:
         r = train_run(cfg, arm, augs, seed, fold, p.data, p.splits[fold], on_epoch, on_examples)
     except BaseException as e:  # Ctrl-C or an error: the tracker's run ends as aborted
@@ -524,16 +590,8 @@ def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool) -> 
         raise
     finally:
         bar.close()
-    if r.ok:
-        split = "test" if r.test is not None else "val"
-        tracker.log_confusion(f"{split}/confusion", r.primary.confusion, p.data.classes,
-                              f"{name}: {split}", step=cfg.epochs)
-    tracker.finish()
     r.wall_s = time.time() - t0
-    atomic_write_json(run_file(p.out, arm, seed, fold), r.to_dict())
-    if not r.ok:
-        print(f"run {arm} seed {seed}" + ("" if fold is None else f" fold {fold}")
-              + f" failed: {r.error}; going on with the next pair", file=sys.stderr, flush=True)
+    record_unit(p, tracker, r)
     return r
 
 
@@ -564,6 +622,7 @@ def main(argv=None) -> int:
         return e.code if isinstance(e.code, int) else 2
     progress = not args.no_progress
     state: dict = {}
+    threads = torch.get_num_threads()  # --cpus-per-run changes it for this command only
     with cli_warnings():
         try:
             return _main(args, argv, progress, state)
@@ -578,36 +637,118 @@ def main(argv=None) -> int:
                 print(f"interrupted; {n} of {len(units)} pairs done; re-run the same command "
                       "to resume", file=sys.stderr)
             return 130
+        finally:
+            torch.set_num_threads(threads)
+            if state.get("torchrun"):
+                from .distributed import close_torchrun
+
+                close_torchrun()
+
+
+def _plan_and_write(cfg: C.Config, args: argparse.Namespace, argv, progress: bool,
+                    state: dict) -> tuple[Plan, tuple[torch.device, float] | None]:
+    """Plan and write config.json as the path asks: here, for Ray (data on the CPU), or
+    on every torchrun rank (rank 0 first: it decodes and writes; the others then load
+    the cache). Returns the plan and, on Ray, the units' device and GPUs per unit."""
+    from . import distributed as D
+
+    rank, world = D.torchrun_rank_world()
+    if world > 1:
+        state["torchrun"] = True
+        device = D.init_torchrun(cfg.device)
+        p, err = None, None
+        if rank == 0:
+            try:
+                p = plan(cfg, progress, retry_failed=args.retry_failed, device=device)
+                write_config(p, argv)
+            except (ValueError, OSError) as e:
+                err = str(e)
+        err = D.broadcast(err)
+        if err is not None:
+            raise ValueError(err)
+        if rank != 0:
+            try:
+                p = plan(cfg, False, retry_failed=args.retry_failed, device=device)
+            except (ValueError, OSError) as e:  # rank 0 planned fine: say it here
+                print(f"error: rank {rank}: {e}", file=sys.stderr)
+                raise
+        return p, None
+    if cfg.workers > 0 or cfg.ray_address is not None:
+        grid = D.grid_device(cfg)
+        p = plan(cfg, progress, retry_failed=args.retry_failed, device=torch.device("cpu"))
+        p.unit_device = grid[0]
+        write_config(p, argv)
+        return p, grid
+    p = plan(cfg, progress, retry_failed=args.retry_failed)
+    write_config(p, argv)
+    return p, None
 
 
 def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
+    from .distributed import torchrun_rank_world
+
+    rank, world = torchrun_rank_world()
+    lead = rank == 0  # the only process that writes and prints (torchrun: rank 0)
+    progress = progress and lead
     try:
         cfg = C.resolve(args.preset, args.config, overrides_from(args))
         cfg.out = str(cfg.out or f"runs/{cfg.preset}")
+        on_ray = cfg.workers > 0 or cfg.ray_address is not None
+        if world > 1 and on_ray:
+            raise ValueError("torchrun (one pair over several processes) and --workers/"
+                             "--ray-address (several pairs at a time) do not combine; use one")
+        threads = cfg.cpus_per_run or (1 if on_ray else 0)
+        if threads and not on_ray:
+            torch.set_num_threads(threads)
         state["units"], state["out"] = _units_of(cfg), Path(cfg.out)
-        p = plan(cfg, progress, retry_failed=args.retry_failed)
-        write_config(p, argv)
+        p, grid = _plan_and_write(cfg, args, argv, progress, state)
     except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        if lead:
+            print(f"error: {e}", file=sys.stderr)
         return 2
     finished = p.finished()
     todo = p.todo(finished)
+    if world > 1:  # rank 0's view of the folder is the plan of every rank
+        from .distributed import broadcast
+
+        todo = broadcast(todo)
     done_here = sum(u in finished for u in p.units)
-    print(f"augkit ablation: {len(p.arms)} arms x {len(cfg.seeds)} seeds"
-          + (f" x {len(p.folds)} folds" if p.folds != [None] else "")
-          + f" on {p.data.labels.device}; {len(p.data)} clips, {len(p.data.classes)} classes, "
-          f"split {cfg.split} {p.split_sizes}; {done_here} done, {len(todo)} to run "
-          f"-> {p.out}", flush=True)
+    if lead:
+        how = (f" on {world} processes" if world > 1 else
+               f", {cfg.workers or 'as many as fit'} at a time on Ray" if grid else "")
+        print(f"augkit ablation: {len(p.arms)} arms x {len(cfg.seeds)} seeds"
+              + (f" x {len(p.folds)} folds" if p.folds != [None] else "")
+              + f" on {p.device}{how}; {len(p.data)} clips, {len(p.data.classes)} classes, "
+              f"split {cfg.split} {p.split_sizes}; {done_here} done, {len(todo)} to run "
+              f"-> {p.out}", flush=True)
     title = f"augkit ablation: {p.out.name}"
     order = p.arm_order(finished)
-    bar = tqdm(todo, desc="runs", unit="run", disable=not progress, position=0)
-    for arm, seed, fold in bar:
-        bar.set_postfix_str(f"{arm} seed {seed}" + ("" if fold is None else f" fold {fold}"))
-        finished[(arm, seed, fold)] = run_unit(p, arm, seed, fold, progress)
-        write_report(p.out, list(finished.values()), order, p.data.classes, title, p.context,
-                     plots=False)
-    bar.close()
+    problems: list[str] = []
+    if grid is not None and todo:  # nothing to run: no Ray runtime to start
+        from .distributed import run_grid
+
+        def record(unit, r: RunResult, examples) -> None:
+            record_returned(p, r, examples)
+            finished[unit] = r
+            write_report(p.out, list(finished.values()), order, p.data.classes, title,
+                         p.context, plots=False)
+
+        problems = run_grid(cfg, p.data, p.splits, todo, grid[0], grid[1], threads, progress,
+                            record)
+    elif grid is None:
+        bar = tqdm(todo, desc="runs", unit="run", disable=not progress, position=0)
+        for arm, seed, fold in bar:
+            bar.set_postfix_str(f"{arm} seed {seed}" + ("" if fold is None else f" fold {fold}"))
+            finished[(arm, seed, fold)] = run_unit(p, arm, seed, fold, progress, write=lead)
+            if lead:
+                write_report(p.out, list(finished.values()), order, p.data.classes, title,
+                             p.context, plots=False)
+        bar.close()
+    if not lead:
+        return 0
     results = list(finished.values())
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
     if not results:
         print("nothing to report", file=sys.stderr)
         return 1
@@ -626,8 +767,10 @@ def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
     if failed:
         print(f"{len(failed)} of {len(results)} runs failed (training diverged; listed in "
               f"{p.out / 'summary.md'}); --retry-failed runs them again", file=sys.stderr)
-        return 1
-    return 0
+    if problems:
+        print(f"{len(problems)} pair(s) did not finish (listed above); re-run the same "
+              "command to run them", file=sys.stderr)
+    return 1 if failed or problems else 0
 
 
 if __name__ == "__main__":

@@ -89,6 +89,18 @@ class Config:
     swanlab_project: str = "augkit-ablate"
     cache_dir: str = ".cache/augkit"
     log_examples: int = 4
+    # Scale out (README "Scale out"); none of these changes the results' identity.
+    #: Units run at a time on Ray (0: one after another in this process, no Ray).
+    workers: int = 0
+    #: Join an existing Ray cluster ("auto" or HOST:PORT) instead of starting one.
+    ray_address: str | None = None
+    #: GPUs Ray reserves per unit (0.25 packs four per GPU); None: 1 on CUDA, 0 on CPU.
+    gpus_per_run: float | None = None
+    #: CPUs Ray reserves per unit and torch's thread count in it (0: torch's default;
+    #: 1 under Ray).
+    cpus_per_run: int = 0
+    #: Times Ray runs a unit again when its worker dies.
+    max_retries: int = 3
     # The embedded synthetic set (used when data is None).
     synthetic: dict[str, Any] = field(default_factory=lambda: dict(
         n_per_class=30, seconds=6.0, sample_rate=16000, seed=0))
@@ -97,8 +109,8 @@ class Config:
 PRESETS = ("quick", "tutorial", "augkit")
 
 #: Fields whose default is ``None``: a finite number or null, or a string or null.
-OPTIONAL_NUMBERS = ("max_seconds", "f_max")
-OPTIONAL_STRINGS = ("data", "out", "noise_dir", "ir_dir")
+OPTIONAL_NUMBERS = ("max_seconds", "f_max", "gpus_per_run")
+OPTIONAL_STRINGS = ("data", "out", "noise_dir", "ir_dir", "ray_address")
 
 
 def _pretrained(value: Any) -> bool | str:
@@ -354,6 +366,16 @@ def validate(cfg: Config) -> None:
                          f"{cfg.weight_decay}, {cfg.label_smoothing}")
     if cfg.log_examples < 0:
         raise ValueError(f"log_examples must be >= 0, got {cfg.log_examples}")
+    for name in ("workers", "cpus_per_run", "max_retries"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.gpus_per_run is not None:
+        if not 0 <= cfg.gpus_per_run <= 1:
+            raise ValueError(f"gpus_per_run must be in [0, 1] (a unit trains on one device; "
+                             f"0.25 packs four per GPU), got {cfg.gpus_per_run:g}")
+        if cfg.gpus_per_run > 0 and cfg.device == "cpu":
+            raise ValueError(f"gpus_per_run={cfg.gpus_per_run:g} with device cpu: use "
+                             "--gpus-per-run 0 on the CPU")
     _check_frontend(cfg)
     if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
         raise ValueError(f"warmup_epochs must be in [0, epochs], got {cfg.warmup_epochs}")
@@ -381,6 +403,7 @@ def identity(cfg: Config) -> dict[str, Any]:
     """The part of the config that must match for results to be comparable on resume."""
     d = to_dict(cfg)
     for k in ("arms", "seeds", "out", "swanlab_mode", "swanlab_project", "device", "cache_dir",
-              "log_examples", "compile", "fold", "allow_missing_classes"):
+              "log_examples", "compile", "fold", "allow_missing_classes", "workers",
+              "ray_address", "gpus_per_run", "cpus_per_run", "max_retries"):
         d.pop(k)
     return d

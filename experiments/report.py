@@ -29,13 +29,14 @@ from .results import RunResult  # noqa: E402
 COLUMNS = ["arm", "seed", "fold", "augmentations", "epochs", "selected_epoch", "val_acc",
            "val_acc_centre", "val_f1", "val_loss", "test_acc", "test_acc_centre", "test_f1",
            "test_loss", "final_val_acc", "final_test_acc", "final_train_acc", "time_s",
-           "train_clips_per_s", "params", "status", "error"]
+           "wall_s", "device", "threads", "train_clips_per_s", "params", "status", "error"]
 
 
 def result_row(r: RunResult) -> dict:
     row = {"arm": r.arm, "seed": r.seed, "fold": r.fold,
            "augmentations": "+".join(r.augmentations) or "-", "epochs": len(r.history),
            "selected_epoch": r.selected_epoch, "time_s": round(r.time_s, 2),
+           "wall_s": round(r.wall_s, 2), "device": r.device, "threads": r.threads,
            "train_clips_per_s": round(r.train_clips_per_s, 1), "params": r.params,
            "final_val_acc": r.final_val_acc, "final_train_acc": r.final_train_acc,
            "final_test_acc": math.nan if r.final_test_acc is None else r.final_test_acc,

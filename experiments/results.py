@@ -73,7 +73,11 @@ class RunResult:
     time_s: float
     train_clips_per_s: float
     params: int
+    #: Seconds from the unit's start to its result (setup, training, evaluation).
     wall_s: float = 0.0
+    #: Where it ran: ``"cpu"`` or ``"cuda:0 (<GPU name>)"``; and torch's CPU threads.
+    device: str = ""
+    threads: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     status: str = "ok"
     error: str | None = None

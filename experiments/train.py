@@ -7,6 +7,14 @@ the device. Evaluation averages logits over crops that cover each whole clip
 single centre crop. The epoch is selected on validation; the test split, if any,
 is evaluated once, at that epoch's weights. A non-finite loss stops the run: it
 is returned with ``status="failed"`` and the reason.
+
+Under ``torchrun`` (a default process group of K > 1 processes) one run is
+data-parallel: every rank holds the dataset on its own device, takes its 1/K of
+each global batch (``batch_size`` stays the global batch, the learning rate is
+unchanged), draws crops and augmentations from its own generator (seed, rank),
+and DistributedDataParallel averages the gradients; BatchNorm becomes
+SyncBatchNorm on CUDA. Evaluation is split over the ranks and the logits are
+gathered, so every rank computes the same metrics as one process would.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from sklearn.metrics import confusion_matrix, f1_score
 from torch import Tensor, nn
 
@@ -47,6 +57,23 @@ def eval_positions(lengths: Tensor, length: int) -> tuple[Tensor, Tensor]:
     return rows, torch.where(kr > 1, j.float() / (kr - 1).clamp_min(1), 0.5)
 
 
+def rank_world() -> tuple[int, int]:
+    """``(rank, world size)`` of the default process group; ``(0, 1)`` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s crop and augmentation generator: from (seed, rank)."""
+    return int(np.random.SeedSequence((seed, rank)).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _shard(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous part ``[lo, hi)`` of ``n`` items (sizes differ by <= 1)."""
+    return rank * n // world, (rank + 1) * n // world
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, chain: ak.Compose, data: AudioSet, idx: Tensor, crop_len: int,
              batch_size: int, autocast: bool) -> Metrics:
@@ -54,17 +81,31 @@ def evaluate(model: nn.Module, chain: ak.Compose, data: AudioSet, idx: Tensor, c
 
     Each clip is cropped by its own length (:func:`eval_positions`); its logits are
     averaged over its crops (multi-crop), and its middle crop gives the centre score.
+    In a process group each rank scores its share of the crops and the logits are
+    gathered, so every rank returns the same metrics (pass the bare model, not DDP).
     """
     model.eval()
     chain.eval()
+    rank, world = rank_world()
     rows, positions = eval_positions(data.lengths[idx], crop_len)
-    logits = []
-    for s in range(0, rows.shape[0], batch_size):
-        wave = data.crop(idx[rows[s : s + batch_size]], crop_len, positions[s : s + batch_size])
+    m = rows.shape[0]
+    lo, hi = _shard(m, rank, world)
+    logits = [torch.zeros(0, len(data.classes), device=rows.device)]
+    for s in range(lo, hi, batch_size):
+        e = min(s + batch_size, hi)
+        wave = data.crop(idx[rows[s:e]], crop_len, positions[s:e])
         x = chain(wave).contiguous(memory_format=torch.channels_last)
         with torch.autocast(wave.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits.append(model(x).float())
     per_crop = torch.cat(logits)  # (M, classes), clip-major
+    if world > 1:  # pad every share to the largest, gather, drop the padding
+        chunk = (m + world - 1) // world  # the largest share
+        padded = torch.zeros(chunk, per_crop.shape[1], device=per_crop.device)
+        padded[: per_crop.shape[0]] = per_crop
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(parts, padded)
+        per_crop = torch.cat([parts[r][: _shard(m, r, world)[1] - _shard(m, r, world)[0]]
+                              for r in range(world)])
     n = idx.shape[0]
     count = torch.bincount(rows, minlength=n)  # K_i
     multi = torch.zeros(n, per_crop.shape[1], device=per_crop.device).index_add_(
@@ -118,7 +159,13 @@ def build_optimizer(cfg: Config, model: nn.Module, steps_per_epoch: int):
 
 @dataclass
 class Trainer:
-    """What one epoch of training needs; :meth:`epoch` runs it."""
+    """What one epoch of training needs; :meth:`epoch` runs it.
+
+    In a process group of ``world`` ranks, ``batch_size`` is the global batch: every
+    rank draws the same batch order (``order_generator``, seeded alike on all ranks),
+    takes its contiguous share of each batch, and crops and augments it with its own
+    ``generator``; ``step_fn`` is the DDP-wrapped model, which averages gradients.
+    """
 
     model: nn.Module
     step_fn: Callable[[Tensor], Tensor]
@@ -132,46 +179,125 @@ class Trainer:
     label_smoothing: float
     generator: torch.Generator
     autocast: bool
+    #: The batch order's generator; ``None``: :attr:`generator` (one process).
+    order_generator: torch.Generator | None = None
+    rank: int = 0
+    world: int = 1
+    #: Crop every training clip at this position (0 start, 0.5 centre), not at random.
+    fixed_position: float | None = None
 
     @property
     def steps(self) -> int:
         return max(1, self.train_idx.shape[0] // self.batch_size)
 
     def batch(self, s: int, perm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Step ``s``'s raw crops ``(B, 1, T)``, model input and soft targets ``(B, K)``."""
+        """Step ``s``'s raw crops ``(B, 1, T)``, model input and soft targets ``(B, K)``
+        (``B``: this rank's share of the global batch)."""
         idx = self.train_idx[perm[s * self.batch_size : (s + 1) * self.batch_size]]
-        position = torch.rand(idx.shape, device=idx.device, generator=self.generator)
+        if self.world > 1:
+            lo, hi = _shard(idx.shape[0], self.rank, self.world)
+            idx = idx[lo:hi]
+        if self.fixed_position is None:
+            position = torch.rand(idx.shape, device=idx.device, generator=self.generator)
+        else:
+            position = torch.full(idx.shape, self.fixed_position, device=idx.device)
         wave = self.data.crop(idx, self.crop_len, position)
         x, target = self.chain(wave, target=self.data.labels[idx], generator=self.generator)
         return wave, x, target
 
+    def train_step(self, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """One optimizer step on this rank's ``(x, target)``; returns ``(logits, loss)``.
+
+        With several ranks the loss is this rank's sum over the global batch size,
+        times the world size, so that DDP's average over ranks is the global batch's
+        mean loss even when the shares differ in size.
+        """
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            logits = self.step_fn(x.contiguous(memory_format=torch.channels_last))
+        if self.world == 1:
+            loss = nn.functional.cross_entropy(logits.float(), target,
+                                               label_smoothing=self.label_smoothing)
+        else:
+            loss = nn.functional.cross_entropy(
+                logits.float(), target, label_smoothing=self.label_smoothing,
+                reduction="sum") * (self.world / self.batch_size)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return logits, loss
+
     def epoch(self, on_first_batch: Callable[[Tensor, Tensor], None] | None = None
               ) -> tuple[float, float, float]:
-        """Train one epoch; returns ``(mean loss, accuracy, clips/s)``."""
+        """Train one epoch; returns ``(mean loss, accuracy, clips/s)`` (over all ranks)."""
         self.model.train()
         self.chain.train()
         device = self.train_idx.device
         t0 = time.perf_counter()
-        perm = torch.randperm(self.train_idx.shape[0], device=device, generator=self.generator)
+        perm = torch.randperm(self.train_idx.shape[0], device=device,
+                              generator=self.order_generator or self.generator)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         for s in range(self.steps):
             wave, x, target = self.batch(s, perm)
             if on_first_batch is not None and s == 0:
                 on_first_batch(wave, x)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = self.step_fn(x.contiguous(memory_format=torch.channels_last))
-            loss = nn.functional.cross_entropy(logits.float(), target,
-                                               label_smoothing=self.label_smoothing)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            self.sched.step()
+            logits, loss = self.train_step(x, target)
             loss_sum += loss.detach()
             correct += (logits.argmax(1) == target.argmax(1)).sum()
+        if self.world > 1:  # the global batch's loss is the mean over ranks; counts add
+            stats = torch.stack([loss_sum / self.world, correct])
+            dist.all_reduce(stats)
+            loss_sum, correct = stats[0], stats[1]
         clips = self.steps * self.batch_size
         loss, acc = float(loss_sum) / self.steps, float(correct) / clips  # syncs the device
         return loss, acc, clips / (time.perf_counter() - t0)
+
+
+def device_label(device: torch.device) -> str:
+    """``"cpu"`` or ``"cuda:0 (<GPU name>)"``: where a unit ran, for results.csv."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return str(device.type)
+
+
+def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSet,
+                 train_idx: Tensor) -> Trainer:
+    """Seed, build the chain, model (DDP in a process group), optimizer and generators."""
+    rank, world = rank_world()
+    device = data.labels.device
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed if world == 1
+                                                     else rank_seed(seed, rank))
+    order = None if world == 1 else torch.Generator(device=device).manual_seed(seed)
+    crop_len = int(round(cfg.crop_seconds * data.sample_rate))
+    ctx = Context(data.sample_rate, len(data.classes), cfg.scale, cfg.noise_dir, cfg.ir_dir)
+    chain = build_chain(augmentations, cfg.augment, ctx, n_fft=cfg.n_fft,
+                        hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
+                        f_max=cfg.f_max, top_db=cfg.top_db).to(device)
+    model = build_model(cfg, len(data.classes), device)
+    bs = min(cfg.batch_size, train_idx.shape[0])
+    step_fn: nn.Module = model
+    if world > 1:
+        if bs < world:
+            raise ValueError(f"a global batch of {bs} cannot be split over {world} processes; "
+                             "use a --batch-size of at least the number of processes")
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        step_fn = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt, sched = build_optimizer(cfg, model, max(1, train_idx.shape[0] // bs))
+    return Trainer(model, torch.compile(step_fn) if cfg.compile else step_fn, chain, opt, sched,
+                   data, train_idx, bs, crop_len, cfg.label_smoothing, gen,
+                   autocast=device.type == "cuda", order_generator=order, rank=rank,
+                   world=world)
+
+
+def _sync_buffers(model: nn.Module) -> None:
+    """Rank 0's BatchNorm statistics to every rank, so that all evaluate one model."""
+    for b in model.buffers():
+        dist.broadcast(b, 0)
 
 
 def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: int | None,
@@ -189,23 +315,20 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
         splits: ``{"train", "val"[, "test"]}`` index tensors on the same device.
         on_epoch: Called with each epoch's :class:`EpochLog` (logging, progress).
         on_examples: Called once with the first batch's raw crops and model input.
+
+    In a process group (``torchrun``) every rank calls this with its own copy of the
+    data; all return the same result (see the module's docstring).
     """
     device = data.labels.device
-    torch.manual_seed(seed)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    crop_len = int(round(cfg.crop_seconds * data.sample_rate))
-    ctx = Context(data.sample_rate, len(data.classes), cfg.scale, cfg.noise_dir, cfg.ir_dir)
-    chain = build_chain(augmentations, cfg.augment, ctx, n_fft=cfg.n_fft,
-                        hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
-                        f_max=cfg.f_max, top_db=cfg.top_db).to(device)
-    model = build_model(cfg, len(data.classes), device)
-    bs = min(cfg.batch_size, splits["train"].shape[0])
-    opt, sched = build_optimizer(cfg, model, max(1, splits["train"].shape[0] // bs))
-    trainer = Trainer(model, torch.compile(model) if cfg.compile else model, chain, opt, sched,
-                      data, splits["train"], bs, crop_len, cfg.label_smoothing, gen,
-                      autocast=device.type == "cuda")
+    trainer = make_trainer(cfg, augmentations, seed, data, splits["train"])
+    model, chain, opt, bs, crop_len = (trainer.model, trainer.chain, trainer.opt,
+                                       trainer.batch_size, trainer.crop_len)
+    world = trainer.world
+    where = device_label(device) if world == 1 else f"{world} x {device_label(device)}"
 
     def evaluate_on(split: str) -> Metrics:
+        if world > 1:
+            _sync_buffers(model)
         return evaluate(model, chain, data, splits[split], crop_len, cfg.eval_batch_size,
                         trainer.autocast)
 
@@ -230,7 +353,8 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
                 final_val_f1=val.f1, final_test_acc=None,
                 time_s=time.perf_counter() - t_start,
                 train_clips_per_s=epoch * trainer.steps * bs / train_time,
-                params=sum(p.numel() for p in model.parameters()), status="failed",
+                params=sum(p.numel() for p in model.parameters()), device=where,
+                threads=torch.get_num_threads(), status="failed",
                 error=f"the {what} loss is not finite ({value}) at epoch {epoch}: training "
                       f"diverged (lr {cfg.lr:g}); try a lower --lr")
         if best is None or (val.acc, -val.loss) > best[0]:
@@ -250,4 +374,5 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
         final_val_acc=last.val_acc, final_val_f1=last.val_f1, final_test_acc=final_test_acc,
         time_s=time.perf_counter() - t_start,
         train_clips_per_s=cfg.epochs * trainer.steps * bs / train_time,
-        params=sum(p.numel() for p in model.parameters()))
+        params=sum(p.numel() for p in model.parameters()), device=where,
+        threads=torch.get_num_threads())
