@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .functional.noise import colored_noise
+from .functional.noise import random_phase_noise
+from .functional.random import random_phases
 
 __all__ = ["AUDIO_EXTENSIONS", "colored_noise_bank", "load_audio_folder", "pack",
            "synthetic_room_irs"]
@@ -95,8 +96,8 @@ def colored_noise_bank(n: int, seconds: float, sample_rate: int, seed: int = 0,
                        f_decay: tuple[float, float] = (-2.0, 2.0)) -> Tensor:
     """``n`` noises with ``1 / f ** a`` power spectra, ``a`` evenly spread over ``f_decay``.
 
-    Generated as :class:`~augkit.ColoredNoise` does (white noise, one FFT, a
-    ``|f| ** (-a / 2)`` magnitude, one inverse FFT), unit power each.
+    Generated as :class:`~augkit.ColoredNoise` does (a ``|f| ** (-a / 2)``
+    magnitude with uniform random phases, one inverse FFT), unit power each.
 
     Args:
         n: Number of noises.
@@ -114,13 +115,14 @@ def colored_noise_bank(n: int, seconds: float, sample_rate: int, seed: int = 0,
         torch.Size([4, 8000])
     """
     length = int(round(seconds * sample_rate))
-    if n < 1 or length < 2:
-        raise ValueError(f"colored_noise_bank needs n >= 1 and 2 or more samples, got n={n}, "
+    if n < 1 or length < 3:
+        raise ValueError(f"colored_noise_bank needs n >= 1 and 3 or more samples, got n={n}, "
                          f"{length} samples")
     g = torch.Generator().manual_seed(int(seed))
     lo, hi = f_decay
     expo = torch.linspace(lo, hi, n) if n > 1 else torch.full((1,), (lo + hi) / 2)
-    return colored_noise(torch.randn(n, length, generator=g), expo)
+    phase = random_phases((n, length // 2 + 1), "cpu", g)
+    return random_phase_noise(phase, expo, length)
 
 
 def synthetic_room_irs(n: int, sample_rate: int, rt60: tuple[float, float] = (0.1, 1.0),

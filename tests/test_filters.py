@@ -229,3 +229,21 @@ def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS,
                              extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("btype, kwargs", [
+    ("lowpass", {}), ("highpass", {}), ("bandpass", {}), ("bandstop", {}),
+    ("highpass", dict(cutoff_hz=(5.0, 7990.0))),
+    ("bandpass", dict(center_hz=(100.0, 7000.0), bandwidth_fraction=(0.05, 1.99))),
+])
+def test_short_padding_matches_padding_by_the_whole_clip(btype, kwargs):
+    """The transforms pad by filter_margin (the slowest drawable impulse response's
+    length), not by the clip's length: the output is the same up to rounding."""
+    t = CLASSES[btype](sample_rate=SR, p=1.0, **kwargs)
+    x = torch.randn(16, 2, 3 * SR, generator=torch.Generator().manual_seed(0))
+    x[..., -50:] += 5.0  # a loud end, to wrap around if the padding were short
+    y = t(x, generator=torch.Generator().manual_seed(1))
+    assert t.margin < x.shape[-1] or kwargs  # the defaults do pad less than T
+    full = FF.butterworth_filter(x, t.edges(t.last_params), btype, SR)  # pads by T
+    # float32 rounding of signals up to ~10: ~2e-6 (a padding 4x too short: ~2e-4)
+    torch.testing.assert_close(y, full, rtol=0, atol=1e-6 * float(x.abs().max()))

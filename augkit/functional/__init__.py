@@ -16,9 +16,15 @@ from .augment import (
     valid_mask,
 )
 from .convolve import fft_convolve, fft_size, peak_delay
-from .filters import band_edges, butterworth_filter, butterworth_magnitude, filter_zero_phase
-from .noise import colored_noise, looped_segments
-from .random import bernoulli, beta, randint_below, uniform
+from .filters import (
+    band_edges,
+    butterworth_filter,
+    butterworth_magnitude,
+    filter_margin,
+    filter_zero_phase,
+)
+from .noise import colored_noise, looped_segments, random_phase_noise
+from .random import bernoulli, beta, randint_below, random_phases, uniform
 from .spectral import amplitude_to_db, frame_chunk_size, mel_filterbank, melspectrogram
 from .spectro import band_gains, filter_augment, resized_crop, time_warp
 from .waveform import peak_normalize, reverse
@@ -39,6 +45,7 @@ __all__ = [
     "fft_convolve",
     "fft_size",
     "filter_augment",
+    "filter_margin",
     "filter_zero_phase",
     "frame_chunk_size",
     "gain",
@@ -52,6 +59,8 @@ __all__ = [
     "peak_normalize",
     "per_example",
     "randint_below",
+    "random_phase_noise",
+    "random_phases",
     "resized_crop",
     "reverse",
     "shift",

@@ -66,8 +66,15 @@ def mask_along_axis(x: Tensor, start: Tensor, width: Tensor, axis: int,
 
 
 def add_noise(x: Tensor, noise: Tensor, std: Tensor) -> Tensor:
-    """``x + std * noise`` with a per-example ``std`` of shape ``(B,)``."""
-    return x + (per_example(std, x) * noise.float()).to(x.dtype)
+    """``x + std * noise`` with a per-example ``std`` of shape ``(B,)``.
+
+    One fused pass (``addcmul``) when ``x``, ``noise`` and ``std`` share a dtype;
+    ``std = 0`` gives ``x`` back exactly.
+    """
+    s = per_example(std, x)
+    if x.dtype == noise.dtype == s.dtype:
+        return torch.addcmul(x, s, noise)
+    return x + (s * noise.float()).to(x.dtype)
 
 
 def valid_mask(x: Tensor, lengths: Tensor | None) -> Tensor | None:
@@ -81,16 +88,18 @@ def valid_mask(x: Tensor, lengths: Tensor | None) -> Tensor | None:
 def signal_power(x: Tensor, lengths: Tensor | None = None) -> Tensor:
     """Mean square per example over its channels and valid samples, float32 ``(B,)``."""
     dims = tuple(range(1, x.ndim))
-    sq = x.float().square()
     mask = valid_mask(x, lengths)
-    if mask is None:
-        return sq.mean(dim=dims)
+    if mask is None:  # one reading pass, no squared copy
+        wide = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        norm = torch.linalg.vector_norm(wide, dim=dims).float()
+        return norm.square() / max(x[0].numel(), 1)
+    sq = x.float().square()
     count = (mask.sum(dim=dims) * (sq[0].numel() // x.shape[-1])).clamp_min(1)
     return torch.where(mask, sq, 0.0).sum(dim=dims) / count
 
 
-def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | None = None
-                  ) -> Tensor:
+def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | None = None,
+                  *, noise_power: Tensor | None = None, reuse_noise: bool = False) -> Tensor:
     """Add ``noise`` scaled to a per-example SNR.
 
     Args:
@@ -99,14 +108,24 @@ def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | No
         snr_db: Signal-to-noise ratio in dB, shape ``(B,)``; ``+inf`` adds nothing.
         lengths: Valid samples per example ``(B,)``: the power is measured there,
             and the padding after it stays as it is. (Default: all of ``T``)
+        noise_power: The noise's mean square per example ``(B,)`` when known
+            (it is then not measured); ignored with ``lengths``.
+        reuse_noise: Write the result into ``noise`` (a temporary of the caller's,
+            ``x``'s dtype): one large buffer fewer.
 
     Returns:
         Tensor like ``x``. The signal power is the mean square over all of an
         example's channels and valid samples; a silent example stays silent.
     """
-    ratio = signal_power(x, lengths) / signal_power(noise, lengths).clamp_min(1e-30)
+    if noise_power is None or lengths is not None:
+        noise_power = signal_power(noise, lengths)
+    ratio = signal_power(x, lengths) / noise_power.clamp_min(1e-30)
     std = torch.sqrt(ratio) * torch.pow(10.0, -snr_db / 20.0)
     mask = valid_mask(x, lengths)
+    if reuse_noise and noise.dtype == x.dtype == std.dtype and noise.shape == x.shape:
+        if mask is not None:
+            noise.masked_fill_(~mask, 0.0)
+        return noise.mul_(per_example(std, x)).add_(x)
     if mask is not None:
         noise = torch.where(mask, noise, 0.0)
     return add_noise(x, noise, std)
@@ -191,14 +210,29 @@ def shift(x: Tensor, amount: Tensor, rollover: bool = True) -> Tensor:
     Positive shifts move content later. With ``rollover`` the samples that fall
     off one end come back at the other (``torch.roll`` per example); otherwise
     the vacated samples are zero.
+
+    Every row (``(B, ..., T)`` seen as ``R`` rows of ``T``) is laid out twice end
+    to end (``[x, x]``, or ``[0, x, 0]`` without rollover), and each output row is
+    the window of ``T`` samples at its example's start: one ``index_select`` of
+    whole contiguous windows, no per-sample index (a gather with an int64 index as
+    large as ``x`` is several times slower on CPU). Exact: samples are copied.
     """
     n = x.shape[-1]
-    src = torch.arange(n, device=x.device) - amount.reshape(-1, *([1] * (x.ndim - 1)))
-    out = torch.gather(x, -1, torch.remainder(src, n).expand(x.shape))
+    if x.numel() == 0:
+        return x.clone()
+    rows = x.reshape(-1, n)
+    per_example = rows.shape[0] // x.shape[0]
     if rollover:
-        return out
-    return torch.where((src >= 0) & (src < n), out, torch.zeros((), dtype=x.dtype,
-                                                                device=x.device))
+        buf = torch.cat([rows, rows], dim=-1)
+        start = torch.remainder(-amount, n)
+    else:
+        zeros = rows.new_zeros(rows.shape)
+        buf = torch.cat([zeros, rows, zeros], dim=-1)
+        start = n - amount.clamp(-n, n)
+    first = (torch.arange(rows.shape[0], device=x.device) * buf.shape[-1]
+             + start.reshape(-1, 1).expand(-1, per_example).reshape(-1))
+    windows = buf.reshape(-1).unfold(0, n, 1)  # (R * width - n + 1, n), a view
+    return windows.index_select(0, first).reshape(x.shape)
 
 
 def mix(x: Tensor, target: Tensor | None, lam: Tensor, perm: Tensor

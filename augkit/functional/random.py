@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["uniform", "bernoulli", "randint_below", "beta"]
+__all__ = ["uniform", "bernoulli", "randint_below", "random_phases", "beta"]
 
 
 def uniform(shape, low, high, device, generator=None) -> Tensor:
@@ -28,6 +28,26 @@ def randint_below(high: Tensor, device, generator=None) -> Tensor:
     """Integers uniform on ``[0, high)``, elementwise for an int tensor ``high >= 1``."""
     u = torch.rand(high.shape, device=device, generator=generator)
     return torch.minimum((u * high).long(), high - 1)
+
+
+def random_phases(shape, device, generator=None, levels: int = 4096) -> Tensor:
+    """Integers uniform on ``[0, levels)`` (``levels`` a power of two <= 4096), int32.
+
+    Two per 24-bit draw (its low and high 12 bits, of which ``log2(levels)``
+    each are kept): half the generator calls of ``torch.randint``. Meant for
+    phases ``2 pi m / levels`` (:func:`augkit.functional.random_phase_noise`).
+    """
+    if levels < 1 or levels > 4096 or levels & (levels - 1):
+        raise ValueError(f"levels must be a power of two in [1, 4096], got {levels}")
+    shape = torch.Size(shape)
+    n = shape.numel()
+    half = (n + 1) // 2
+    out = torch.empty(2 * half, device=device, dtype=torch.int32)
+    low, high = out[:half], out[half:]
+    torch.randint(0, 1 << 24, (half,), generator=generator, out=low)
+    torch.bitwise_right_shift(low, 12, out=high).bitwise_and_(levels - 1)
+    low.bitwise_and_(levels - 1)
+    return out[:n].view(shape)
 
 
 def _standard_gamma(alpha: float, shape, device, generator=None, tries: int = 12) -> Tensor:

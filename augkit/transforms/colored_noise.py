@@ -14,16 +14,21 @@ class ColoredNoise(RandomTransform):
 
     Each example draws an exponent ``f_decay ~ U(f_decay)`` (``0`` white, ``1``
     pink, ``2`` brown; negative: blue ``-1``, violet ``-2``) and an SNR
-    ``snr_db ~ U(snr_db)``. Its noise is white Gaussian noise (one independent
-    draw per channel) shaped at the input's full length in one go: one real FFT,
-    a magnitude ``|f| ** (-f_decay / 2)`` per bin with the DC bin set to zero, one
-    inverse FFT, unit power (:func:`augkit.functional.colored_noise`). It is
-    then scaled to the SNR of the example's power (mean square over its channels
-    and valid samples: with ``lengths`` the padding stays as it is) by
+    ``snr_db ~ U(snr_db)``. Its noise is generated at the input's full length in
+    one go, as a random-phase spectrum: every ``rfft`` bin gets the magnitude
+    ``|f| ** (-f_decay / 2)`` and a phase drawn uniformly from 4096 equally
+    spaced angles (one independent draw per bin and channel), the DC (and
+    Nyquist) bin zero, then one inverse FFT, scaled to unit power analytically
+    (:func:`augkit.functional.random_phase_noise`): the power spectrum is met
+    exactly, and the sum of that many random-phase cosines is close to Gaussian.
+    It is then scaled to the SNR of the example's power (mean square over its
+    channels and valid samples: with ``lengths`` the padding stays as it is) by
     :func:`augkit.functional.add_noise_snr`; a silent example stays silent.
 
-    The white noise is a parameter (``params["noise"]``, ``B x C x T`` floats, as
-    in :class:`GaussianNoise`), so a replay is exact and ``same_on_batch`` shares it.
+    The phases are a parameter (``params["phase"]``, ``B x C x (T // 2 + 1)``
+    int32 ``m`` for the angle ``2 pi m / 4096``; two 12-bit phases per 24-bit
+    draw, a quarter of the random numbers full-length white noise needs), so a
+    replay is exact and ``same_on_batch`` shares them.
 
     Args:
         snr_db: SNR range in dB. (Default: ``(3, 30)``)
@@ -59,11 +64,14 @@ class ColoredNoise(RandomTransform):
     def sample(self, shape, n, device, generator) -> Params:
         return {"snr_db": F.uniform((n,), *self.snr_db, device, generator),
                 "f_decay": F.uniform((n,), *self.f_decay, device, generator),
-                "noise": torch.randn((n, *shape[1:]), device=device, generator=generator)}
+                "phase": F.random_phases((n, *shape[1:-1], shape[-1] // 2 + 1), device,
+                                         generator)}
 
     def apply(self, x: Tensor, params: Params, lengths: Tensor | None = None) -> Tensor:
-        noise = F.colored_noise(params["noise"], params["f_decay"])
-        return F.add_noise_snr(x, noise, params["snr_db"], lengths)
+        noise = F.random_phase_noise(params["phase"], params["f_decay"], x.shape[-1])
+        # Unit power by construction (the mean over channels of unit-power rows).
+        return F.add_noise_snr(x, noise, params["snr_db"], lengths,
+                               noise_power=torch.ones_like(params["snr_db"]), reuse_noise=True)
 
     def extra_repr(self) -> str:
         return f"snr_db={self.snr_db}, f_decay={self.f_decay}, " + super().extra_repr()

@@ -18,6 +18,15 @@ def _log_uniform(n: int, low: float, high: float, device, generator) -> Tensor:
     return low * torch.exp(u * math.log(high / low))
 
 
+#: Points per range axis on which the padding a transform needs is worked out.
+GRID = 65
+
+
+def _log_grid(low: float, high: float, n: int) -> Tensor:
+    """``n`` float64 points log-spaced on ``[low, high]`` (``low > 0``)."""
+    return torch.logspace(math.log10(low), math.log10(high), n, dtype=torch.float64)
+
+
 def _check_hz(name: str, value, sample_rate: float) -> tuple[float, float]:
     lo, hi = check_range(name, value)
     nyquist = sample_rate / 2
@@ -44,21 +53,35 @@ class _ButterworthFilter(RandomTransform):
     def edges(self, params: Params) -> Tensor:
         raise NotImplementedError
 
+    def drawable_edges(self) -> Tensor:
+        """A fine grid of the cutoffs (or bands) ``sample`` can draw: ``margin`` covers them."""
+        raise NotImplementedError
+
     def apply(self, x: Tensor, params: Params) -> Tensor:
         return F.butterworth_filter(x, self.edges(params), self.btype, self.sample_rate,
-                                     self.order)
+                                     self.order, margin=self.margin)
+
+    def _set_margin(self) -> None:
+        #: Zero-padding (samples) that the impulse response of every filter the ranges
+        #: can draw needs to die out; worked out once, on the host, from the ranges.
+        self.margin = F.filter_margin(self.drawable_edges(), self.btype, self.sample_rate,
+                                      self.order)
 
 
 class _CutoffFilter(_ButterworthFilter):
     def __init__(self, cutoff_hz, sample_rate: float, p: float, same_on_batch: bool) -> None:
         super().__init__(sample_rate, p, same_on_batch)
         self.cutoff_hz = _check_hz("cutoff_hz", cutoff_hz, self.sample_rate)
+        self._set_margin()
 
     def sample(self, shape, n, device, generator) -> Params:
         return {"cutoff_hz": _log_uniform(n, *self.cutoff_hz, device, generator)}
 
     def edges(self, params: Params) -> Tensor:
         return params["cutoff_hz"]
+
+    def drawable_edges(self) -> Tensor:
+        return _log_grid(*self.cutoff_hz, GRID)
 
     def extra_repr(self) -> str:
         return (f"cutoff_hz={self.cutoff_hz}, sample_rate={self.sample_rate:g}, "
@@ -75,6 +98,7 @@ class _BandFilter(_ButterworthFilter):
             raise ValueError("bandwidth_fraction must be > 0 and < 2 (the low edge "
                              f"center * (1 - fraction / 2) must be above 0), "
                              f"got {bandwidth_fraction!r}")
+        self._set_margin()
 
     def sample(self, shape, n, device, generator) -> Params:
         return {"center_hz": _log_uniform(n, *self.center_hz, device, generator),
@@ -84,6 +108,12 @@ class _BandFilter(_ButterworthFilter):
     def edges(self, params: Params) -> Tensor:
         return F.band_edges(params["center_hz"], params["bandwidth_fraction"],
                              self.sample_rate)
+
+    def drawable_edges(self) -> Tensor:
+        centers = _log_grid(*self.center_hz, GRID)
+        fractions = torch.linspace(*self.bandwidth_fraction, GRID, dtype=torch.float64)
+        c, f = torch.meshgrid(centers, fractions, indexing="ij")
+        return F.band_edges(c.reshape(-1), f.reshape(-1), self.sample_rate)
 
     def extra_repr(self) -> str:
         return (f"center_hz={self.center_hz}, bandwidth_fraction={self.bandwidth_fraction}, "
@@ -96,9 +126,11 @@ _FILTER_NOTES = """
     (no delay, no phase distortion) in the frequency domain, one batched FFT for the
     whole batch (see :mod:`augkit.functional.filters`): ``|H|`` is -3 dB at the
     cutoff and falls by 24 dB/octave beyond it (``|H|``, not ``|H|^2``: one pass, not
-    ``filtfilt``). The signal is zero-padded to at least twice its length before the
-    FFT and cropped back, so there is no circular wrap-around. Output keeps the
-    input's shape and dtype (computed in float32; float64 stays float64).
+    ``filtfilt``). The signal is zero-padded before the FFT and cropped back, by as
+    many samples as the slowest impulse response the ranges can draw needs to die
+    out (below float32 resolution; :func:`augkit.functional.filter_margin`), at most
+    its own length, so there is no circular wrap-around. Output keeps the input's
+    shape and dtype (computed in float32; float64 stays float64).
 """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from .. import functional as F
 from ._base import Params, RandomTransform
 
 
@@ -22,8 +23,10 @@ class PolarityInversion(RandomTransform):
         tensor([[[-1., -1., -1.]]])
     """
 
-    gate = "output"  # exact: the base keeps x where an example is not drawn
+    # One pass, x * (+1 or -1): the draw itself is the parameter, and an example not
+    # drawn is multiplied by +1, which leaves it bit-identical (signed zeros and NaNs too).
+    identity = {"apply": False}
     cases = (dict(kwargs={}, input="wave", changes="always"),)
 
     def apply(self, x: Tensor, params: Params) -> Tensor:
-        return -x
+        return F.gain(x, 1.0 - 2.0 * params["apply"].to(x.dtype))
