@@ -49,10 +49,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import config as C
+from . import distributed as D
 from .arms import Context, arm_augmentations, build_chain, expand_arms
 from .data import AudioSet, Scan
 from .distributed import unit_label
-from .io import atomic_write_json
+from .io import atomic_write_json, first_line
 from .report import write_report
 from .results import EpochLog, RunResult
 from .tracking import Tracker
@@ -191,14 +192,6 @@ def data_path(cfg: C.Config, progress: bool) -> Path:
                                              progress=progress, **syn))
     except TypeError as e:
         raise ValueError(f"synthetic: {e}") from None
-
-
-def prepare_data(cfg: C.Config, progress: bool) -> AudioSet:
-    from .data import load_dataset
-
-    return load_dataset(data_path(cfg, progress), cfg.sample_rate,
-                        Path(cfg.cache_dir) / "decoded", max_seconds=cfg.max_seconds,
-                        progress=progress)
 
 
 def run_file(out: Path, arm: str, seed: int, fold: int | None) -> Path:
@@ -340,13 +333,13 @@ def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> N
         x, _ = chain(wave, target=torch.tensor([0, num_classes - 1]), generator=g)
     except RuntimeError as e:
         raise ValueError(f"the augmentation chain {chain.names} fails on a "
-                         f"{cfg.crop_seconds:g} s crop: {_first_line(e)}") from None
+                         f"{cfg.crop_seconds:g} s crop: {first_line(e)}") from None
     try:  # pretrained weights load here
         model = build_model(cfg, num_classes, torch.device("cpu"))
     except (TypeError, RuntimeError) as e:
         raise ValueError(f"backbone {cfg.backbone!r} (backbone_kwargs "
                          f"{cfg.backbone_kwargs}, pretrained {cfg.pretrained!r}): "
-                         f"{_first_line(e)}") from None
+                         f"{first_line(e)}") from None
     model.eval()
     try:
         with torch.no_grad():
@@ -354,12 +347,7 @@ def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> N
     except RuntimeError as e:
         raise ValueError(f"backbone {cfg.backbone!r} cannot take the model input of shape "
                          f"{tuple(x.shape)} (n_mels={cfg.n_mels}, crop_seconds="
-                         f"{cfg.crop_seconds:g}): {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+                         f"{cfg.crop_seconds:g}): {first_line(e)}") from None
 
 
 def _scan_set(scan: Scan) -> AudioSet:
@@ -650,8 +638,6 @@ def _plan_and_write(cfg: C.Config, args: argparse.Namespace, argv, progress: boo
     """Plan and write config.json as the path asks: here, for Ray (data on the CPU), or
     on every torchrun rank (rank 0 first: it decodes and writes; the others then load
     the cache). Returns the plan and, on Ray, the units' device and GPUs per unit."""
-    from . import distributed as D
-
     rank, world = D.torchrun_rank_world()
     if world > 1:
         state["torchrun"] = True
@@ -685,9 +671,7 @@ def _plan_and_write(cfg: C.Config, args: argparse.Namespace, argv, progress: boo
 
 
 def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
-    from .distributed import torchrun_rank_world
-
-    rank, world = torchrun_rank_world()
+    rank, world = D.torchrun_rank_world()
     lead = rank == 0  # the only process that writes and prints (torchrun: rank 0)
     progress = progress and lead
     try:

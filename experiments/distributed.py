@@ -35,6 +35,7 @@ import torch
 from .arms import arm_augmentations
 from .config import Config
 from .data import AudioSet
+from .io import first_line
 from .results import EpochLog, RunResult
 from .train import train_run
 
@@ -143,11 +144,6 @@ def unit_task(cfg: Config, arm: str, seed: int, fold: int | None, box: list,
     return r, (examples[0] if examples else None)
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def run_grid(cfg: Config, data: AudioSet, splits: dict, todo: list[Unit],
              device: torch.device, gpus: float, threads: int, progress: bool,
              record: Callable[[Unit, RunResult, tuple | None], None]) -> list[str]:
@@ -196,7 +192,7 @@ def run_grid(cfg: Config, data: AudioSet, splits: dict, todo: list[Unit],
             except ray.exceptions.RayTaskError as e:
                 cause = getattr(e, "cause", None) or e
                 problems.append(f"{unit_label(*unit)}: {type(cause).__name__}: "
-                                f"{_first_line(cause)}")
+                                f"{first_line(cause)}")
             except ray.exceptions.RayError as e:
                 problems.append(f"{unit_label(*unit)}: lost ({type(e).__name__}) after "
                                 f"{cfg.max_retries} retries")

@@ -59,3 +59,9 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", **kwargs)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -221,7 +221,7 @@ def shift(x: Tensor, amount: Tensor, rollover: bool = True) -> Tensor:
     if x.numel() == 0:
         return x.clone()
     rows = x.reshape(-1, n)
-    per_example = rows.shape[0] // x.shape[0]
+    rows_per_example = rows.shape[0] // x.shape[0]
     if rollover:
         buf = torch.cat([rows, rows], dim=-1)
         start = torch.remainder(-amount, n)
@@ -230,7 +230,7 @@ def shift(x: Tensor, amount: Tensor, rollover: bool = True) -> Tensor:
         buf = torch.cat([zeros, rows, zeros], dim=-1)
         start = n - amount.clamp(-n, n)
     first = (torch.arange(rows.shape[0], device=x.device) * buf.shape[-1]
-             + start.reshape(-1, 1).expand(-1, per_example).reshape(-1))
+             + start.reshape(-1, 1).expand(-1, rows_per_example).reshape(-1))
     windows = buf.reshape(-1).unfold(0, n, 1)  # (R * width - n + 1, n), a view
     return windows.index_select(0, first).reshape(x.shape)
 
