@@ -59,12 +59,26 @@ class Config:
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: Any = False
     tutorial_input: bool = False
+    #: With ``tutorial_input``: the side of the square the adapter resizes to (224: the
+    #: ``tutorial`` preset, 512: ``tutorial-advanced``).
+    input_size: int = 224
     optimizer: str = "adamw"
-    #: "cosine": linear warmup then cosine decay per step; "constant": fixed lr.
+    #: "cosine": linear warmup then cosine decay per step; "constant": fixed lr;
+    #: "step": torch's SequentialLR([LinearLR(warmup_start_factor, total_iters=
+    #: warmup_epochs), StepLR(step_size, gamma)], milestones=[warmup_epochs]) stepped once
+    #: per epoch: lr changes at epoch boundaries only, and StepLR counts its epochs from
+    #: the end of the warmup (``experiments.train.lr_lambda``).
     schedule: str = "cosine"
     lr: float = 3e-3
     weight_decay: float = 0.05
+    #: Epochs of linear warmup ("cosine": per step; "step": per epoch, a whole number).
     warmup_epochs: float = 1.0
+    #: "step" only: the lr factor of the first warmup epoch (LinearLR's start_factor).
+    warmup_start_factor: float = 0.1
+    #: "step" only: epochs between decays (StepLR's step_size), after the warmup.
+    step_size: int = 10
+    #: "step" only: the factor of each decay (StepLR's gamma).
+    gamma: float = 0.1
     epochs: int = 15
     batch_size: int = 32
     eval_batch_size: int = 64
@@ -106,7 +120,7 @@ class Config:
         n_per_class=30, seconds=6.0, sample_rate=16000, seed=0))
 
 
-PRESETS = ("quick", "tutorial", "augkit")
+PRESETS = ("quick", "tutorial", "tutorial-advanced", "augkit")
 
 #: Fields whose default is ``None``: a finite number or null, or a string or null.
 OPTIONAL_NUMBERS = ("max_seconds", "f_max", "gpus_per_run")
@@ -305,7 +319,8 @@ def validate(cfg: Config) -> None:
     """
     positive = dict(sample_rate=cfg.sample_rate, crop_seconds=cfg.crop_seconds, n_fft=cfg.n_fft,
                     hop_length=cfg.hop_length, n_mels=cfg.n_mels, lr=cfg.lr, epochs=cfg.epochs,
-                    batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size)
+                    batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size,
+                    input_size=cfg.input_size)
     for name, v in positive.items():
         if not v > 0:
             raise ValueError(f"{name} must be > 0, got {v!r}")
@@ -313,8 +328,9 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"scale must be 'db' or 'clamp', got {cfg.scale!r}")
     if cfg.optimizer not in ("adamw", "adam"):
         raise ValueError(f"optimizer must be 'adamw' or 'adam', got {cfg.optimizer!r}")
-    if cfg.schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg.schedule!r}")
+    if cfg.schedule not in ("cosine", "constant", "step"):
+        raise ValueError(f"schedule must be 'cosine', 'constant' or 'step', got "
+                         f"{cfg.schedule!r}")
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
         raise ValueError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
     modes = ("cloud", "online", "local", "offline", "disabled")
@@ -379,6 +395,16 @@ def validate(cfg: Config) -> None:
     _check_frontend(cfg)
     if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
         raise ValueError(f"warmup_epochs must be in [0, epochs], got {cfg.warmup_epochs}")
+    if cfg.schedule == "step" and cfg.warmup_epochs != int(cfg.warmup_epochs):
+        raise ValueError(f"warmup_epochs must be a whole number of epochs with schedule "
+                         f"'step', got {cfg.warmup_epochs:g}")
+    if not 0 < cfg.warmup_start_factor <= 1:
+        raise ValueError(f"warmup_start_factor must be in (0, 1], got "
+                         f"{cfg.warmup_start_factor!r}")
+    if not cfg.step_size >= 1:
+        raise ValueError(f"step_size must be an integer >= 1 (epochs), got {cfg.step_size!r}")
+    if not 0 < cfg.gamma <= 1:
+        raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma!r}")
     from .arms import AUGMENTATIONS, Context, build_augmentation
 
     unknown = [a for a in cfg.augmentations if a not in AUGMENTATIONS]
@@ -406,4 +432,10 @@ def identity(cfg: Config) -> dict[str, Any]:
               "log_examples", "compile", "fold", "allow_missing_classes", "workers",
               "ray_address", "gpus_per_run", "cpus_per_run", "max_retries"):
         d.pop(k)
+    # Fields newer than some results folders: left out at their defaults, so that a
+    # folder written before they existed still resumes (they did not change its runs).
+    defaults = Config()
+    for k in ("input_size", "warmup_start_factor", "step_size", "gamma"):
+        if d[k] == getattr(defaults, k):
+            d.pop(k)
     return d

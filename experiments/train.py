@@ -123,15 +123,37 @@ def evaluate(model: nn.Module, chain: ak.Compose, data: AudioSet, idx: Tensor, c
     )
 
 
-def lr_lambda(schedule: str, epochs: int, warmup_epochs: float, steps_per_epoch: int
+def lr_lambda(schedule: str, epochs: int, warmup_epochs: float, steps_per_epoch: int,
+              step_size: int = 10, gamma: float = 0.1, warmup_start_factor: float = 0.1
               ) -> Callable[[int], float]:
-    """Linear warmup then cosine decay per step (``"cosine"``), or ``"constant"``."""
+    """The lr factor of optimizer step ``step`` (0-based), for ``LambdaLR``.
+
+    ``"cosine"``: linear warmup then cosine decay, per step. ``"constant"``: 1.
+    ``"step"``: per epoch, exactly what torch's ::
+
+        SequentialLR(opt, [LinearLR(opt, start_factor=s, total_iters=W),
+                           StepLR(opt, step_size, gamma)], milestones=[W])
+
+    gives when stepped once per epoch (``s = warmup_start_factor``, ``W =
+    warmup_epochs``, a whole number): epoch ``e < W`` trains at ``s + (1 - s) * e /
+    W`` (``s`` at epoch 0, the full lr first at epoch ``W``), epoch ``e >= W`` at
+    ``gamma ** ((e - W) // step_size)``: SequentialLR restarts StepLR at the milestone,
+    so the decays count from the end of the warmup (W=5, step 10: epochs 5-14 at lr,
+    15-24 at lr/10, 25-29 at lr/100). Every step of an epoch has that epoch's factor:
+    the lr changes at epoch boundaries only. ``W = 0`` is StepLR alone.
+    """
     total = epochs * steps_per_epoch
     warm = int(round(warmup_epochs * steps_per_epoch))
+    warm_epochs = int(round(warmup_epochs))
 
     def f(step: int) -> float:
         if schedule == "constant":
             return 1.0
+        if schedule == "step":
+            epoch = step // steps_per_epoch
+            if epoch < warm_epochs:
+                return warmup_start_factor + (1.0 - warmup_start_factor) * epoch / warm_epochs
+            return gamma ** ((epoch - warm_epochs) // step_size)
         if step < warm:
             return (step + 1) / warm
         t = (step - warm) / max(1, total - warm)
@@ -141,7 +163,7 @@ def lr_lambda(schedule: str, epochs: int, warmup_epochs: float, steps_per_epoch:
 
 
 def build_model(cfg: Config, num_classes: int, device: torch.device) -> nn.Module:
-    adapter = ak.InputAdapter(out_chans=3, size=224) if cfg.tutorial_input else None
+    adapter = ak.InputAdapter(out_chans=3, size=cfg.input_size) if cfg.tutorial_input else None
     model = ak.create_backbone(cfg.backbone, num_classes, in_chans=1, pretrained=cfg.pretrained,
                                input_adapter=adapter, **cfg.backbone_kwargs)
     # channels_last: faster convolutions on CUDA (tensor cores) and on CPU (oneDNN).
@@ -153,7 +175,8 @@ def build_optimizer(cfg: Config, model: nn.Module, steps_per_epoch: int):
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_lambda(cfg.schedule, cfg.epochs, cfg.warmup_epochs, steps_per_epoch))
+        opt, lr_lambda(cfg.schedule, cfg.epochs, cfg.warmup_epochs, steps_per_epoch,
+                       cfg.step_size, cfg.gamma, cfg.warmup_start_factor))
     return opt, sched
 
 
