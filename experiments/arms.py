@@ -15,7 +15,13 @@ An arm is a set of augmentations: ``baseline`` (none), a registered name
 (``time_mask``), ``all`` (the config's ``augmentations``), ``all-minus-X``, or a
 ``+``-joined combination (``noise+gain``). Shorthands: ``alone`` (each one
 alone), ``loo`` (each ``all-minus-X``), ``default`` (``baseline``, ``alone``,
-``all``, ``loo``).
+``all``, ``trivial``, ``loo``).
+
+``trivial`` is :class:`augkit.TrivialAugment` over the waveform arms of
+:data:`TRIVIAL_OPS` (each example gets ``num_ops`` of them, each at its arm
+defaults): one arm of its own, not part of ``all``. ``--set
+augment.trivial.num_ops=2`` (or ``[1,3]``) and ``--set
+augment.trivial.ops=gain,noise`` change it.
 
 To make a new transform an arm, add one line to :data:`AUGMENTATIONS`.
 """
@@ -92,6 +98,29 @@ def below_nyquist(cls: type[nn.Module], *freq_args: str) -> Callable[..., nn.Mod
     return build
 
 
+#: The recording-condition arms the ``trivial`` arm chooses from (its ``ops`` setting).
+TRIVIAL_OPS = ("gain", "noise", "colored_noise", "lowpass", "highpass", "bandstop", "reverb",
+               "pitch_shift", "speed", "shift")
+
+
+def trivial_arm(context: Context, ops: tuple[str, ...] | str = TRIVIAL_OPS,
+                **settings: Any) -> ak.TrivialAugment:
+    """:class:`augkit.TrivialAugment` over waveform arms, each built by its own entry, ``p=1``.
+
+    Args:
+        context: The run's :class:`Context` (the ops' builders get it).
+        ops: Waveform arm names, a list or ``"a,b"``. (Default: :data:`TRIVIAL_OPS`)
+        **settings: Passed to :class:`augkit.TrivialAugment` (``num_ops``, ``p``, ...).
+    """
+    names = [n.strip() for n in ops.split(",")] if isinstance(ops, str) else list(ops)
+    wave = [n for n, e in AUGMENTATIONS.items() if e.where == "waveform" and n != "trivial"]
+    bad = [n for n in names if n not in wave]
+    if bad:
+        raise ValueError(f"ops {bad} are not waveform arms; choose from {wave}")
+    return ak.TrivialAugment([(n, build_augmentation(n, {"p": 1.0}, context)[1])
+                              for n in names], **settings)
+
+
 AUGMENTATIONS: dict[str, Augmentation] = {
     # On dB features, masks fill with each example's mean, as SpecAugment does on
     # log-mels. Filling with silence (the top_db floor, 80 dB below the loudest bin)
@@ -136,6 +165,8 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "filter_augment": Augmentation(ak.FilterAugment, "features",
                                    dict(db_range=(-6 * DB_SCALE, 6 * DB_SCALE), n_bands=(3, 6),
                                         mode="linear", p=0.5)),
+    # One arm of its own (not in `all`): each example gets num_ops of TRIVIAL_OPS.
+    "trivial": Augmentation(trivial_arm, "waveform", dict(num_ops=1, p=1.0)),
 }
 
 
@@ -204,7 +235,7 @@ def expand_arms(tokens: list[str], augmentations: list[str]) -> list[str]:
         raise ValueError(f"unknown augmentation(s) {unknown} in 'augmentations'; "
                          f"registered: {sorted(AUGMENTATIONS)}")
     alone, loo = list(augmentations), [f"all-minus-{a}" for a in augmentations]
-    short = {"alone": alone, "loo": loo, "default": ["baseline", *alone, "all", *loo]}
+    short = {"alone": alone, "loo": loo, "default": ["baseline", *alone, "all", "trivial", *loo]}
     out: list[str] = []
     for tok in tokens:
         for arm in short.get(tok, [tok]):

@@ -30,6 +30,7 @@ from .time_reversal import TimeReversal
 from .time_shift import TimeShift
 from .time_stretch import TimeStretch
 from .time_warp import TimeWarp
+from .trivial_augment import TrivialAugment
 
 #: Every public module class imported above; the package's name list, written once.
 __all__ = sorted(name for name, obj in dict(globals()).items()
