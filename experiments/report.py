@@ -6,6 +6,18 @@ The "best arm" is chosen on validation accuracy, never on test. Failed runs
 (``status == "failed"``: training diverged) are in results.csv with their
 status and reason, excluded from every mean, interval and plot, and listed in
 summary.md.
+
+summary.md says in words which arms help, hurt or cannot be told from the
+baseline (:func:`verdict`), and flags arms that look undertrained:
+
+* **still improving** (:func:`train_loss_drop`): a run's training loss is still
+  falling when the mean over its last ``k`` epochs is more than
+  :data:`STILL_IMPROVING_DROP` (5%) below the mean over the ``k`` epochs before,
+  ``k = max(3, epochs // 8)``. Runs with fewer than :data:`MIN_TREND_EPOCHS` (6)
+  epochs are never judged (two windows of 3 are the least that averages out
+  epoch-to-epoch noise). An arm is flagged when the mean of its runs' drops is.
+* **underfit**: the arm's mean final training accuracy is more than
+  :data:`UNDERFIT_GAP` (10 points) below the baseline's.
 """
 
 from __future__ import annotations
@@ -24,12 +36,51 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from .io import atomic_savefig, atomic_write_text  # noqa: E402
-from .results import RunResult  # noqa: E402
+from .results import EpochLog, RunResult  # noqa: E402
+
+#: A run's training loss is "still falling" when the mean over its last ``k`` epochs is
+#: more than this fraction below the mean over the ``k`` epochs before.
+STILL_IMPROVING_DROP = 0.05
+#: Runs with fewer epochs are never judged "still improving" (two windows of 3).
+MIN_TREND_EPOCHS = 6
+#: An arm "underfits" when its mean final training accuracy is more than this (a
+#: fraction: 0.10 is 10 points) below the baseline's.
+UNDERFIT_GAP = 0.10
 
 COLUMNS = ["arm", "seed", "fold", "augmentations", "epochs", "selected_epoch", "val_acc",
            "val_acc_centre", "val_f1", "val_loss", "test_acc", "test_acc_centre", "test_f1",
-           "test_loss", "final_val_acc", "final_test_acc", "final_train_acc", "time_s",
+           "test_loss", "final_val_acc", "final_test_acc", "final_train_acc",
+           "train_loss_drop", "still_improving", "train_acc_vs_baseline", "underfit", "time_s",
            "wall_s", "device", "threads", "train_clips_per_s", "params", "status", "error"]
+
+
+def trend_window(epochs: int) -> int:
+    """``k``, the epochs per window of :func:`train_loss_drop`: ``max(3, epochs // 8)``."""
+    return max(3, epochs // 8)
+
+
+def train_loss_drop(history: list[EpochLog]) -> float:
+    """How much the training loss still fell at the end of a run, as a fraction.
+
+    ``1 - mean(last k losses) / mean(the k before)`` with ``k = max(3, epochs // 8)``
+    (3 up to 31 epochs, then about the last quarter of them split in two windows):
+    0.12 means the last ``k`` epochs averaged 12% below the ``k`` before. NaN with
+    fewer than :data:`MIN_TREND_EPOCHS` epochs or a non-finite loss: not judged.
+    """
+    loss = np.array([h.train_loss for h in history], dtype=float)
+    if len(loss) < MIN_TREND_EPOCHS or not np.isfinite(loss).all():
+        return math.nan
+    k = trend_window(len(loss))
+    last, before = loss[-k:].mean(), loss[-2 * k:-k].mean()
+    if before <= 0:
+        return math.nan
+    return float((before - last) / before)
+
+
+def still_improving(history: list[EpochLog]) -> bool:
+    """The training loss was still falling: :func:`train_loss_drop` above
+    :data:`STILL_IMPROVING_DROP`. False when not judged (under 6 epochs)."""
+    return bool(train_loss_drop(history) > STILL_IMPROVING_DROP)
 
 
 def result_row(r: RunResult) -> dict:
@@ -40,10 +91,12 @@ def result_row(r: RunResult) -> dict:
            "train_clips_per_s": round(r.train_clips_per_s, 1), "params": r.params,
            "final_val_acc": r.final_val_acc, "final_train_acc": r.final_train_acc,
            "final_test_acc": math.nan if r.final_test_acc is None else r.final_test_acc,
-           "status": r.status, "error": r.error or ""}
+           "train_loss_drop": train_loss_drop(r.history), "status": r.status,
+           "error": r.error or ""}
     if not r.ok:  # nothing of a diverged run may enter a mean
-        for k in ("final_val_acc", "final_train_acc", "final_test_acc"):
+        for k in ("final_val_acc", "final_train_acc", "final_test_acc", "train_loss_drop"):
             row[k] = math.nan
+    row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP)
     for split, m in (("val", r.val), ("test", r.test)):
         for k in ("acc", "acc_centre", "f1", "loss"):
             row[f"{split}_{k}"] = math.nan if m is None else getattr(m, k)
@@ -51,7 +104,13 @@ def result_row(r: RunResult) -> dict:
 
 
 def results_frame(results: list[RunResult], arm_order: list[str]) -> pd.DataFrame:
+    """One row per run (:data:`COLUMNS`). ``train_acc_vs_baseline`` is the run's final
+    training accuracy minus the baseline arm's mean (NaN without an ``ok`` baseline);
+    ``underfit`` is that more than :data:`UNDERFIT_GAP` below zero."""
     df = pd.DataFrame([result_row(r) for r in results], columns=COLUMNS)
+    base = df.final_train_acc[(df.arm == "baseline") & (df.status == "ok")].mean()
+    df["train_acc_vs_baseline"] = df.final_train_acc - base
+    df["underfit"] = df.train_acc_vs_baseline < -UNDERFIT_GAP
     order = {a: i for i, a in enumerate(arm_order)}
     df["_o"] = df["arm"].map(lambda a: order.get(a, len(order)))
     return df.sort_values(["_o", "seed", "fold"]).drop(columns="_o").reset_index(drop=True)
@@ -77,9 +136,33 @@ def primary_metric(df: pd.DataFrame) -> str:
     return "test_acc" if df["test_acc"].notna().any() else "val_acc"
 
 
+def verdict(diff: float, lo: float, hi: float, n: int) -> str:
+    """A paired 95% interval in words: ``"helps"`` (above zero), ``"hurts"`` (below
+    zero), ``"indistinguishable"`` (contains zero), ``"no interval"`` (one pair: no
+    interval can be formed) or ``"no pairs"`` (no seed shared with an ``ok`` baseline)."""
+    if not n or math.isnan(diff):
+        return "no pairs"
+    if n < 2 or math.isnan(lo) or math.isnan(hi):
+        return "no interval"
+    if lo > 0:
+        return "helps"
+    if hi < 0:
+        return "hurts"
+    return "indistinguishable"
+
+
 def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per arm over its ``ok`` runs: means, stds, n, failed count, Δ vs baseline."""
+    """One row per arm over its ``ok`` runs: means, stds, n, failed count, Δ vs baseline.
+
+    Also ``verdict`` (:func:`verdict` of the primary metric's paired interval;
+    ``"reference"`` for the baseline, ``"no baseline"`` without an ``ok`` baseline run,
+    ``"failed"`` when every run of the arm failed), ``train_loss_drop`` (mean over the
+    runs judged, ``judged`` of them), ``still_improving`` (that mean above
+    :data:`STILL_IMPROVING_DROP`) and ``underfit`` (mean final training accuracy more
+    than :data:`UNDERFIT_GAP` below the baseline's).
+    """
     metric = primary_metric(df)
+    has_base = "baseline" in set(df.arm[df.status == "ok"])
     rows = []
     for arm, all_runs in df.groupby("arm", sort=False):
         g = all_runs[all_runs.status == "ok"]
@@ -87,11 +170,23 @@ def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
         for m in ("val_acc", "test_acc", "test_f1", "val_f1", "final_train_acc"):
             row[m] = g[m].mean() if len(g) else math.nan
             row[m + "_std"] = g[m].std(ddof=1) if len(g) > 1 else math.nan
-        if "baseline" in set(df.arm[df.status == "ok"]) and arm != "baseline":
+        drops = g["train_loss_drop"].dropna() if "train_loss_drop" in g else g.val_acc[:0]
+        row["train_loss_drop"] = float(drops.mean()) if len(drops) else math.nan
+        row["judged"] = len(drops)
+        row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP)
+        row["verdict"] = "reference" if arm == "baseline" else "no baseline"
+        if has_base and arm != "baseline":
             row["diff"], (row["ci_lo"], row["ci_hi"]), row["n_pairs"] = paired_diff(df, arm,
                                                                                       metric)
+            row["verdict"] = (verdict(row["diff"], row["ci_lo"], row["ci_hi"], row["n_pairs"])
+                              if len(g) else "failed")
         rows.append(row)
-    return pd.DataFrame(rows)
+    s = pd.DataFrame(rows)
+    if s.empty:
+        return s
+    base = s.final_train_acc[s.arm == "baseline"].mean()  # NaN without a baseline
+    s["underfit"] = (s.arm != "baseline") & (s.final_train_acc < base - UNDERFIT_GAP)
+    return s
 
 
 def _pm(mean, std, pct=True):
@@ -101,14 +196,153 @@ def _pm(mean, std, pct=True):
     return f"{mean * s:.1f}" + ("" if math.isnan(std) else f" ± {std * s:.1f}")
 
 
+def _interval(r) -> str:
+    """``+3.1 [+0.5, +5.7]`` points, or ``+3.1`` without an interval."""
+    ci = "" if math.isnan(r.ci_lo) else f" [{r.ci_lo * 100:+.1f}, {r.ci_hi * 100:+.1f}]"
+    return f"{r['diff'] * 100:+.1f}{ci}"
+
+
+def _n_words(ns, folds: bool) -> str:
+    ns = sorted({int(n) for n in ns})
+    unit = "(seed, fold) pairs" if folds else "seeds"
+    return f"n = {ns[0]} {unit}" if len(ns) == 1 else f"n = {ns[0]} to {ns[-1]} {unit}"
+
+
+def _flags(r) -> str:
+    words = [w for w, on in (("underfit", r.underfit), ("still improving", r.still_improving))
+             if on]
+    return ", ".join(words) or "-"
+
+
+def flag_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
+    """The flags' legend and one hint per flagged arm (see the module's docstring)."""
+    ok = df[df.status == "ok"]
+    if ok.empty:
+        return []
+    judged = sorted({int(e) for e in ok.epochs if e >= MIN_TREND_EPOCHS})
+    if not judged:
+        trend = (f"*still improving* is not judged: the runs have fewer than "
+                 f"{MIN_TREND_EPOCHS} epochs")
+    else:
+        ks = {trend_window(e) for e in judged}
+        here = f", here {ks.pop()}" if len(ks) == 1 else ""
+        trend = (f"*still improving*: the training loss averaged over the last k epochs is "
+                 f"more than {STILL_IMPROVING_DROP:.0%} below its average over the k epochs "
+                 f"before (k = max(3, epochs // 8){here}; mean over the arm's runs; runs with "
+                 f"fewer than {MIN_TREND_EPOCHS} epochs are not judged)")
+    has_base = bool((s.arm == "baseline").any()) and s.n[s.arm == "baseline"].iloc[0] > 0
+    underfit = (f"*underfit*: mean final training accuracy more than {UNDERFIT_GAP * 100:.0f} "
+                f"points below the baseline's" if has_base else
+                "*underfit* is not judged: there is no baseline to compare with")
+    lines = [f"Flags: {trend}; {underfit}. Training accuracy is measured on the augmented "
+             "training batches, as the model trains."]
+    base = s.final_train_acc[s.arm == "baseline"].mean()
+    hints = []
+    for _, r in s.iterrows():
+        if not (r.still_improving or r.underfit):
+            continue
+        k = trend_window(int(ok.epochs[ok.arm == r.arm].max()))
+        fell = (f"its training loss was still falling (the last {k} epochs averaged "
+                f"{r.train_loss_drop:.0%} below the {k} before)")
+        if r.underfit:
+            head = (f"{r.arm}: training accuracy {r.final_train_acc:.0%} vs baseline "
+                    f"{base:.0%}")
+            hints.append(f"- {head}, and {fell}: it may need more epochs." if r.still_improving
+                         else f"- {head}, and its training loss had levelled off: more epochs "
+                              "alone may not close the gap (the augmentation may be too strong "
+                              "for this model).")
+        else:
+            hints.append(f"- {r.arm}: {fell}: it may need more epochs.")
+    return lines + ([""] + hints if hints else [])
+
+
+def verdict_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
+    """Which arms help, hurt or cannot be told from the baseline, in words; then the arm
+    with the best mean validation accuracy and whether it beats the baseline."""
+    metric = primary_metric(df)
+    folds = df["fold"].nunique() > 1
+    split = "test" if metric == "test_acc" else "validation"
+    what = ("test accuracy" if metric == "test_acc" else
+            "validation accuracy (there is no test split, so the verdict uses validation, "
+            "the data that also selected each run's epoch: read it as optimistic)")
+    ok_arms = set(df.arm[df.status == "ok"])
+    has_base = "baseline" in ok_arms
+    lines = []
+    others = s[s.arm != "baseline"] if len(s) else s
+    if not has_base:
+        why = ("every baseline run failed" if "baseline" in set(df.arm) else
+               "there is no baseline arm")
+        lines.append(f"**Verdict**: {why}, so no arm can be called helpful or harmful (run "
+                     "the `baseline` arm to compare against).")
+    elif others.empty:
+        lines.append("**Verdict**: only the baseline ran; there is nothing to compare.")
+    elif (others.verdict.isin(["no interval", "failed", "no pairs"])).all() and \
+            (others.verdict == "no interval").any():
+        diffs = ", ".join(f"{r.arm} {r['diff'] * 100:+.1f}" for _, r in others.iterrows()
+                          if r.verdict == "no interval")
+        lines.append(f"**Verdict**: one seed, so there is no interval and no verdict: a "
+                     f"difference on one seed cannot be told from seed-to-seed noise; run more "
+                     f"seeds (e.g. `--seeds 0,1,2`). {split.capitalize()} accuracy vs baseline "
+                     f"on that seed, in points: {diffs}.")
+    else:
+        lines += [f"**Verdict** on {what}, from the paired 95% interval of each arm minus the "
+                  "baseline (points):", ""]
+
+        def named(v):
+            g = others[others.verdict == v]
+            return g, ", ".join(f"{r.arm} {_interval(r)}" for _, r in g.iterrows()) or "none"
+
+        lines.append(f"- **helps** (interval above zero): {named('helps')[1]}")
+        lines.append(f"- **hurts** (interval below zero): {named('hurts')[1]}")
+        g, text = named("indistinguishable")
+        at = f" at {_n_words(g.n_pairs, folds)}" if len(g) else ""
+        lines.append(f"- **indistinguishable from the baseline{at}** (interval contains zero): "
+                     f"{text}")
+        g, text = named("no interval")
+        if len(g):
+            lines.append(f"- **no interval** (one seed paired with the baseline): {text}")
+        for v, why in (("failed", "every run failed"),
+                       ("no pairs", "no seed in common with an ok baseline run")):
+            g = others[others.verdict == v]
+            if len(g):
+                lines.append(f"- **no verdict**, {why}: {', '.join(g.arm)}")
+    ranked = s.dropna(subset=["val_acc"]).sort_values("val_acc", ascending=False) \
+        if len(s) else s
+    if not len(ranked):
+        return lines + ["", "No run finished ok."]
+    best = ranked.iloc[0]
+    head = f"Best arm on validation: **{best.arm}** ({best.val_acc * 100:.1f}% val acc)"
+    v = best.verdict
+    if v == "reference":
+        tail = "; no arm beats the baseline on validation."
+    elif v == "no baseline":
+        tail = "; there is no baseline to compare it with."
+    elif v == "helps":
+        tail = (f"; on {split} it beats the baseline beyond its interval: "
+                f"{_interval(best)} points.")
+    elif v == "hurts":
+        tail = (f"; on {split} it is below the baseline beyond its interval "
+                f"({_interval(best)} points): its lead on validation does not carry over.")
+    elif v == "indistinguishable":
+        tail = (f"; on {split} it does not beat the baseline beyond its interval "
+                f"({_interval(best)} points, {_n_words([best.n_pairs], folds)}).")
+    elif v == "no interval":
+        tail = (f"; on {split} it is {best['diff'] * 100:+.1f} points vs the baseline on one "
+                "seed, with no interval.")
+    else:
+        tail = "; it shares no seed with an ok baseline run."
+    return lines + ["", head + tail]
+
+
 def summary_markdown(df: pd.DataFrame, title: str, context: str = "") -> str:
     s = summary_frame(df)
     metric = primary_metric(df)
     has_test = metric == "test_acc"
     head = ["arm", "n", "val acc %"] + (["test acc %", "test macro-F1 %"] if has_test else
                                         ["val macro-F1 %"])
-    head += ["train acc % (last epoch)", f"Δ {metric.replace('_', ' ')} vs baseline [95% CI]"]
-    any_failed = bool((s.failed > 0).any())
+    head += ["train acc % (last epoch)", f"Δ {metric.replace('_', ' ')} vs baseline [95% CI]",
+             "flags"]
+    any_failed = bool(len(s) and (s.failed > 0).any())
     if any_failed:
         head.append("failed runs")
     lines = [f"# {title}", "", context, "",
@@ -124,21 +358,15 @@ def summary_markdown(df: pd.DataFrame, title: str, context: str = "") -> str:
                   else [_pm(r.val_f1, r.val_f1_std)])
         cells.append(_pm(r.final_train_acc, r.final_train_acc_std))
         if "diff" in r and not (isinstance(r["diff"], float) and math.isnan(r["diff"])):
-            ci = ("" if math.isnan(r.ci_lo) else
-                  f" [{r.ci_lo * 100:+.1f}, {r.ci_hi * 100:+.1f}]")
-            cells.append(f"{r['diff'] * 100:+.1f}{ci} (n={int(r.n_pairs)})")
+            cells.append(f"{_interval(r)} (n={int(r.n_pairs)})")
         else:
             cells.append("-")
+        cells.append(_flags(r))
         if any_failed:
             cells.append(f"{int(r.failed)} failed" if r.failed else "-")
         lines.append("| " + " | ".join(cells) + " |")
-    ranked = s.dropna(subset=["val_acc"]).sort_values("val_acc", ascending=False)
-    if len(ranked):
-        best = ranked.iloc[0]
-        lines += ["", f"Best arm on validation: **{best.arm}** "
-                  f"({best.val_acc * 100:.1f}% val acc)."]
-    else:
-        lines += ["", "No run finished ok."]
+    flags = flag_lines(df, s)
+    lines += ([""] + flags if flags else []) + [""] + verdict_lines(df, s)
     failed = df[df.status != "ok"]
     if len(failed):
         lines += ["", f"Failed runs ({len(failed)}, excluded from every mean and interval; "
@@ -150,13 +378,16 @@ def summary_markdown(df: pd.DataFrame, title: str, context: str = "") -> str:
 
 
 def plot_curves(results: list[RunResult], arm_order: list[str], path: Path) -> None:
+    """Validation accuracy, training accuracy and validation loss per epoch: one line per
+    arm (mean over its ``ok`` runs), a min..max band over seeds."""
     results = [r for r in results if r.ok]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    axes[1].sharey(axes[0])  # the train-val gap reads straight across
     cmap = plt.get_cmap("tab20")
     for i, arm in enumerate(a for a in arm_order if any(r.arm == a for r in results)):
         runs = [r for r in results if r.arm == arm]
         n = min(len(r.history) for r in runs)
-        for ax, key in zip(axes, ("val_acc", "val_loss"), strict=True):
+        for ax, key in zip(axes, ("val_acc", "train_acc", "val_loss"), strict=True):
             v = np.array([[getattr(h, key) for h in r.history[:n]] for r in runs])
             x = np.arange(1, n + 1)
             color = cmap((2 * i) % 20 + (i // 10) % 2)  # dark shades first, then light
@@ -166,7 +397,9 @@ def plot_curves(results: list[RunResult], arm_order: list[str], path: Path) -> N
                 ax.fill_between(x, v.min(0), v.max(0), color=color, alpha=0.10)
     axes[0].set(xlabel="epoch", ylabel="validation accuracy (multi-crop)",
                 title="Validation accuracy: mean over seeds, band = min..max")
-    axes[1].set(xlabel="epoch", ylabel="validation loss", title="Validation loss")
+    axes[1].set(xlabel="epoch", ylabel="training accuracy (augmented batches)",
+                title="Training accuracy")
+    axes[2].set(xlabel="epoch", ylabel="validation loss", title="Validation loss")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7, ncol=2)
