@@ -18,8 +18,8 @@ alone), ``loo`` (each ``all-minus-X``), ``default`` (``baseline``, ``alone``,
 ``all``, ``trivial``, ``loo``).
 
 ``trivial`` is :class:`augkit.TrivialAugment` over the waveform arms of
-:data:`TRIVIAL_OPS` (each example gets ``num_ops`` of them, each at its arm
-defaults): one arm of its own, not part of ``all``. ``--set
+:data:`TRIVIAL_OPS` (each example gets ``num_ops`` of them, each at its arm's
+settings for the run, with ``p=1``): one arm of its own, not part of ``all``. ``--set
 augment.trivial.num_ops=2`` (or ``[1,3]``) and ``--set
 augment.trivial.ops=gain,noise`` change it.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -63,6 +63,9 @@ class Context:
     #: their generated banks.
     noise_dir: str | None = None
     ir_dir: str | None = None
+    #: The run's per-augmentation settings (config ``augment``): the ``trivial`` arm
+    #: builds its ops with them, so ``augment.gain.gain_db`` also sets its gain op.
+    augment: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,11 @@ def trivial_arm(context: Context, ops: tuple[str, ...] | str = TRIVIAL_OPS,
     bad = [n for n in names if n not in wave]
     if bad:
         raise ValueError(f"ops {bad} are not waveform arms; choose from {wave}")
-    return ak.TrivialAugment([(n, build_augmentation(n, {"p": 1.0}, context)[1])
-                              for n in names], **settings)
+    def op(name: str) -> nn.Module:
+        own = {k: v for k, v in context.augment.get(name, {}).items() if k != "where"}
+        return build_augmentation(name, {**own, "p": 1.0}, context)[1]
+
+    return ak.TrivialAugment([(n, op(n)) for n in names], **settings)
 
 
 AUGMENTATIONS: dict[str, Augmentation] = {

@@ -220,6 +220,18 @@ def test_trivial_arm_settings_through_the_config():
         C.resolve("quick", overrides={"augment.trivial.num_ops": "11"})
 
 
+def test_trivial_ops_take_the_runs_settings():
+    """``augment.gain.gain_db`` sets the gain arm and trivial's gain op alike (``p`` stays 1)."""
+    cfg = C.resolve("quick", overrides={"augment.gain.gain_db": "[-30, 6]",
+                                        "augment.gain.p": "0.2",
+                                        "augment.trivial.ops": "gain,reverb"})
+    ctx = Context(cfg.sample_rate, 3, cfg.scale, augment=cfg.augment)
+    chain = build_chain(["gain", "trivial"], cfg.augment, ctx, n_fft=cfg.n_fft,
+                        hop_length=cfg.hop_length, n_mels=cfg.n_mels)
+    assert chain["gain"].gain_db == (-30.0, 6.0) and chain["gain"].p == 0.2
+    assert chain["trivial"]["gain"].gain_db == (-30.0, 6.0) and chain["trivial"]["gain"].p == 1.0
+
+
 def test_default_arms_include_trivial_once_after_all():
     augs = ["time_mask", "noise", "gain"]
     arms = expand_arms(["default"], augs)
