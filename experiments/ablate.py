@@ -180,18 +180,23 @@ def versions() -> dict:
 
 
 def data_path(cfg: C.Config, progress: bool) -> Path:
-    """The dataset to load: ``--data``, or the embedded synthetic set (generated once)."""
-    from .synthetic import generate_synthetic_gtzan
+    """The dataset to load: ``--data``, or the embedded synthetic set (generated once).
+
+    For the synthetic set with ``split: manifest`` (the quick preset) this is its
+    manifest, whose ``split`` column says which recording conditions each clip has.
+    """
+    from .synthetic import MANIFEST, generate_synthetic_gtzan
 
     if cfg.data is not None:
         return Path(cfg.data).expanduser()
     syn = cfg.synthetic
     tag = hashlib.sha1(json.dumps(syn, sort_keys=True).encode()).hexdigest()[:10]
     try:
-        return Path(generate_synthetic_gtzan(Path(cfg.cache_dir) / f"synthetic-{tag}",
-                                             progress=progress, **syn))
+        folder = Path(generate_synthetic_gtzan(Path(cfg.cache_dir) / f"synthetic-{tag}",
+                                               progress=progress, **syn))
     except TypeError as e:
         raise ValueError(f"synthetic: {e}") from None
+    return folder.parent / MANIFEST if cfg.split == "manifest" else folder
 
 
 def run_file(out: Path, arm: str, seed: int, fold: int | None) -> Path:
@@ -323,7 +328,8 @@ def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> N
     from .train import build_model
 
     names = sorted({a for arm in arms for a in arm_augmentations(arm, cfg.augmentations)})
-    ctx = Context(cfg.sample_rate, num_classes, cfg.scale, cfg.noise_dir, cfg.ir_dir)
+    ctx = Context(cfg.sample_rate, num_classes, cfg.scale, cfg.noise_dir, cfg.ir_dir,
+                  cfg.augment)
     chain = build_chain(names, cfg.augment, ctx, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
                         n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, top_db=cfg.top_db)
     crop = int(round(cfg.crop_seconds * cfg.sample_rate))

@@ -120,7 +120,7 @@ class Config:
         n_per_class=30, seconds=6.0, sample_rate=16000, seed=0))
 
 
-PRESETS = ("quick", "tutorial", "tutorial-advanced", "augkit")
+PRESETS = ("quick", "tutorial", "tutorial-advanced", "augkit", "fsdd")
 
 #: Fields whose default is ``None``: a finite number or null, or a string or null.
 OPTIONAL_NUMBERS = ("max_seconds", "f_max", "gpus_per_run")
@@ -370,9 +370,11 @@ def validate(cfg: Config) -> None:
             raise ValueError(f"fold must be 'all' or an integer in [0, folds) = "
                              f"[0, {cfg.folds}), got {cfg.fold!r}")
         cfg.fold = fold
-    if cfg.split == "manifest" and not (cfg.data and str(cfg.data).lower().endswith(".csv")):
+    if cfg.split == "manifest" and cfg.data is not None and not str(cfg.data).lower().endswith(
+            ".csv"):
         raise ValueError("split 'manifest' needs --data pointing to a CSV manifest with a "
-                         f"'split' column, got data={cfg.data!r}")
+                         f"'split' column (or no --data: the synthetic set's own), got "
+                         f"data={cfg.data!r}")
     if cfg.max_seconds is not None and not cfg.max_seconds > 0:
         raise ValueError(f"max_seconds must be > 0 or null, got {cfg.max_seconds!r}")
     if cfg.top_db < 0:
@@ -416,7 +418,7 @@ def validate(cfg: Config) -> None:
         if folder is not None and not Path(folder).is_dir():
             raise ValueError(f"--{name.replace('_', '-')}: {folder} is not a folder")
     ctx = Context(cfg.sample_rate, num_classes=2, scale=cfg.scale, noise_dir=cfg.noise_dir,
-                  ir_dir=cfg.ir_dir)
+                  ir_dir=cfg.ir_dir, augment=cfg.augment)
     for name in AUGMENTATIONS:  # every setting is checked now, not after decoding
         build_augmentation(name, cfg.augment.get(name), ctx)
 

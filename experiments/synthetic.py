@@ -35,16 +35,21 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
+import scipy.signal
 import soundfile as sf
 from tqdm.auto import tqdm
 
-__all__ = ["GENRES", "GENERATOR_VERSION", "generate_synthetic_gtzan", "render_clip"]
+__all__ = ["CONDITIONS", "GENRES", "GENERATOR_VERSION", "MANIFEST", "Condition",
+           "generate_synthetic_gtzan", "render_clip", "split_of"]
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop",
           "jazz", "metal", "pop", "reggae", "rock")
 
 #: Bump when the rendered audio changes, so that old trees are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+
+#: The manifest written beside ``genres_original``: ``path,label,split,condition``.
+MANIFEST = "synthetic.csv"
 
 _TABLE = 2048  # wavetable size (power of two)
 _ENV_HOP = 8  # envelope control rate: every 8 samples
@@ -380,9 +385,130 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
 
 
+# ---------------------------------------------------------------------------
+# Recording conditions: what differs between the splits
+
+
+@dataclass(frozen=True)
+class Condition:
+    """How one split was recorded (ranges are sampled uniformly per clip).
+
+    Every field is a nuisance: it changes the sound, never the genre.
+    """
+
+    name: str
+    #: Microphone / desk colouring: tilt in dB per octave around 1 kHz, a low shelf
+    #: (corner Hz, gain dB), a high shelf (corner Hz, gain dB) and a presence bell
+    #: (centre Hz, gain dB, one octave wide).
+    tilt_db: tuple[float, float]
+    low_shelf_hz: tuple[float, float]
+    low_shelf_db: tuple[float, float]
+    high_shelf_hz: tuple[float, float]
+    high_shelf_db: tuple[float, float]
+    bell_hz: tuple[float, float]
+    bell_db: tuple[float, float]
+    #: Room: reverberation time (s; 0 = dry) and direct-to-reverberant ratio (dB).
+    rt60: tuple[float, float]
+    drr_db: tuple[float, float]
+    #: Background noise: spectral slope (0 white, 1 pink, 2 brown), SNR (dB) and
+    #: mains hum (dB relative to the noise; ``None``: none).
+    noise_colour: tuple[float, float]
+    snr_db: tuple[float, float]
+    hum_db: tuple[float, float] | None
+    #: Recording level: peak in dBFS.
+    peak_dbfs: tuple[float, float]
+    #: Performance: tempo and tuning differ from the score by up to these amounts.
+    tempo_pct: float
+    detune_cents: float
+
+
+#: The recording conditions of each split. The musical content (genre styles,
+#: tempo and key distributions) is the same in all three; only the recording
+#: differs, the way a collection made in a studio differs from live recordings:
+#:
+#: * ``train``, *studio*: close microphones, nearly flat EQ, dry, quiet (35..50 dB
+#:   SNR, white-ish noise), mastered loud (-6..0 dBFS), in tune and in time.
+#: * ``val``, *club*: a thin, bright microphone (low cut, presence bump), a small
+#:   room (RT60 0.2..0.6 s), pink crowd-like noise at 10..25 dB SNR, recorded
+#:   quietly (-26..-12 dBFS), tempo +-4 %, tuning +-30 cents.
+#: * ``test``, *hall*: a dull, boomy distant microphone (bass up, treble cut), a
+#:   large hall (RT60 0.5..1.2 s), brown noise with mains hum at 5..20 dB SNR,
+#:   recorded quieter still (-32..-16 dBFS), tempo +-5 %, tuning +-40 cents.
+#:
+#: So a model trained on ``train`` alone meets, at test time, level, EQ, reverb,
+#: noise and small tempo/tuning offsets it never saw: gain, EQ (filters),
+#: reverb and noise augmentation address the first four; pitch/tempo
+#: augmentation the last, which is small; masking addresses none in particular.
+#: Validation and test are both "live" but differ in every specific (bright vs
+#: dull colouring, club vs hall, pink vs brown noise with hum), so what is chosen
+#: on validation is not fitted to the test split's own conditions.
+CONDITIONS: dict[str, Condition] = {
+    "train": Condition(
+        name="studio", tilt_db=(-1.0, 1.0), low_shelf_hz=(80, 300), low_shelf_db=(-2, 2),
+        high_shelf_hz=(2000, 5000), high_shelf_db=(-2, 2), bell_hz=(1000, 4000),
+        bell_db=(0, 0), rt60=(0.0, 0.0), drr_db=(0, 0), noise_colour=(0.0, 0.5),
+        snr_db=(35, 50), hum_db=None, peak_dbfs=(-6, 0), tempo_pct=0.0, detune_cents=0.0),
+    "val": Condition(
+        name="club", tilt_db=(-0.5, 1.5), low_shelf_hz=(150, 350), low_shelf_db=(-8, -3),
+        high_shelf_hz=(3000, 5000), high_shelf_db=(2, 6), bell_hz=(2000, 4000),
+        bell_db=(2, 6), rt60=(0.2, 0.5), drr_db=(3, 10), noise_colour=(0.8, 1.2),
+        snr_db=(18, 32), hum_db=None, peak_dbfs=(-24, -10), tempo_pct=4.0,
+        detune_cents=30.0),
+    "test": Condition(
+        name="hall", tilt_db=(-1.5, -0.5), low_shelf_hz=(100, 250), low_shelf_db=(2, 6),
+        high_shelf_hz=(1500, 3500), high_shelf_db=(-8, -3), bell_hz=(300, 800),
+        bell_db=(-3, 3), rt60=(0.3, 0.7), drr_db=(2, 8), noise_colour=(1.6, 2.0),
+        snr_db=(18, 32), hum_db=(-10, -4), peak_dbfs=(-28, -14), tempo_pct=5.0,
+        detune_cents=40.0),
+}
+
+
+def split_of(clip: int, n_per_class: int) -> str:
+    """The split of clip ``clip`` of a genre with ``n_per_class`` clips: 60/20/20 by index.
+
+    The first ``round(0.6 n)`` clips are ``"train"``, the next ``round(0.2 n)``
+    ``"val"`` (at least one each when ``n >= 3``), the rest ``"test"``.
+    """
+    n = int(n_per_class)
+    n_train = max(1, int(round(0.6 * n)))
+    n_val = max(1 if n >= 3 else 0, int(round(0.2 * n)))
+    if n >= 3:
+        n_train = min(n_train, n - 2)
+    return "train" if clip < n_train else "val" if clip < n_train + n_val else "test"
+
+
+def _mic_db(freqs: np.ndarray, cond: Condition, rng: np.random.Generator) -> np.ndarray:
+    """The microphone's colouring in dB at ``freqs``."""
+    octaves = np.log2(np.maximum(freqs, 20.0) / _u(rng, cond.bell_hz))
+    bell = _u(rng, cond.bell_db) * np.exp(-0.5 * (octaves / 0.5) ** 2)
+    return (_u(rng, cond.tilt_db) * np.log2(np.maximum(freqs, 20.0) / 1000.0)
+            + _shelf(freqs, _u(rng, cond.low_shelf_hz), _u(rng, cond.low_shelf_db), high=False)
+            + _shelf(freqs, _u(rng, cond.high_shelf_hz), _u(rng, cond.high_shelf_db), high=True)
+            + bell)
+
+
+def _room(x: np.ndarray, sr: int, cond: Condition, rng: np.random.Generator) -> np.ndarray:
+    """``x`` in a room: exponentially decaying noise tail of ``rt60``, at ``drr_db``."""
+    rt60 = _u(rng, cond.rt60)
+    if rt60 <= 0:
+        return x
+    n_ir = int(rt60 * sr)
+    t = np.arange(n_ir) / sr
+    tail = rng.standard_normal(n_ir) * 10.0 ** (-3.0 * t / rt60)  # -60 dB at rt60
+    tail *= np.minimum(1.0, t / 0.005)  # 5 ms onset after the direct sound
+    # Air absorbs the highs faster: a one-pole low-pass darkens the tail.
+    tail = scipy.signal.lfilter([0.35], [1.0, -0.65], tail)
+    tail *= 10.0 ** (-_u(rng, cond.drr_db) / 20.0) / np.sqrt(np.sum(tail ** 2))
+    ir = np.zeros(n_ir)
+    ir[0] = 1.0
+    ir += tail
+    y = scipy.signal.fftconvolve(x, ir)[: len(x)]
+    return y * (_rms(x) / _rms(y))
+
+
 def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
-                sample_rate: int = 16000) -> np.ndarray:
-    """Render one clip of ``genre`` deterministically.
+                sample_rate: int = 16000, condition: str = "train") -> np.ndarray:
+    """Render one clip of ``genre`` deterministically, recorded under ``condition``.
 
     Args:
         genre: One of :data:`GENRES`.
@@ -390,20 +516,31 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
         clip: Clip index within the genre.
         seconds: Clip length in seconds. (Default: ``6.0``)
         sample_rate: Sample rate in Hz. (Default: ``16000``)
+        condition: Recording conditions, a key of :data:`CONDITIONS` (the split the
+            clip belongs to). (Default: ``"train"``)
 
     Returns:
         int16 array of shape ``(round(seconds * sample_rate),)``.
     """
     if genre not in _STYLES:
         raise ValueError(f"unknown genre {genre!r}; expected one of {GENRES}")
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; expected one of "
+                         f"{tuple(CONDITIONS)}")
     g = GENRES.index(genre)
     st = _STYLES[genre]
+    cond = CONDITIONS[condition]
     rng = np.random.default_rng([int(seed), g, int(clip)])
+    # The recording draws come from their own stream, so that the musical content of
+    # clip i does not depend on which split it is rendered for.
+    rec = np.random.default_rng([int(seed), g, int(clip), 1 + tuple(CONDITIONS).index(condition)])
     sr = int(sample_rate)
     n_out = int(round(seconds * sr))
+    tempo_factor = 2.0 ** (rec.uniform(-1.0, 1.0) * cond.tempo_pct / 100.0)
+    detune = rec.uniform(-1.0, 1.0) * cond.detune_cents / 100.0  # semitones
 
     # --- song structure -------------------------------------------------------
-    bpm = _u(rng, st.tempo)
+    bpm = _u(rng, st.tempo) * tempo_factor
     step = 60.0 / bpm / 4.0 * sr  # samples per 16th
     offset = int(rng.uniform(0, 16) * step)  # start somewhere inside the first bar
     n = n_out + offset
@@ -420,7 +557,7 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
     n_bars = n_steps // 16 + 1
 
     key = int(rng.integers(0, 12))
-    root_base = st.octave + (key if key < 6 else key - 12)
+    root_base = st.octave + (key if key < 6 else key - 12) + detune
     prog = st.progressions[int(rng.integers(len(st.progressions)))]
     bars_per_chord = float(rng.choice(st.bars_per_chord))
     steps_per_chord = max(1, int(round(16 * bars_per_chord)))
@@ -579,22 +716,23 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
     spec = scipy.fft.rfft(tonal.astype(np.float32), nfft) * lowpass
     if drum_level > 0:
         spec += scipy.fft.rfft((drum_level * 1.2 / _rms(drums) * drums).astype(np.float32), nfft)
-    # Nuisance: EQ tilt (dB/octave around 1 kHz) and random low/high shelves.
-    eq_db = (rng.uniform(-3, 3) * np.log2(np.maximum(freqs, 20.0) / 1000.0)
-             + _shelf(freqs, rng.uniform(80, 400), rng.uniform(-9, 9), high=False)
-             + _shelf(freqs, rng.uniform(2000, 5000), rng.uniform(-9, 9), high=True))
-    spec *= 10.0 ** (eq_db / 20.0)
+    # Recording conditions (CONDITIONS[condition]): microphone colouring, room, noise, level.
+    spec *= 10.0 ** (_mic_db(freqs, cond, rec) / 20.0)
     spec[0] = 0.0
-    music = scipy.fft.irfft(spec, nfft)[offset:n].astype(np.float64)
-    # Nuisance: coloured background noise (white .. brown) at 5..40 dB SNR.
-    colour = rng.uniform(0.0, 2.0)
+    dry = scipy.fft.irfft(spec, nfft)[:n].astype(np.float64)
+    music = _room(dry, sr, cond, rec)[offset:n]
+    colour = _u(rec, cond.noise_colour)
     shape = np.maximum(freqs, 20.0) ** (-colour / 2.0)
-    noise_spec = (rng.standard_normal(len(freqs)) + 1j * rng.standard_normal(len(freqs))) * shape
-    noise = scipy.fft.irfft(noise_spec.astype(np.complex64), nfft)[:n_out]
-    snr_db = rng.uniform(5.0, 40.0)
+    noise_spec = (rec.standard_normal(len(freqs)) + 1j * rec.standard_normal(len(freqs))) * shape
+    noise = scipy.fft.irfft(noise_spec.astype(np.complex64), nfft)[:n_out].astype(np.float64)
+    if cond.hum_db is not None:  # mains hum: 50 Hz and its harmonics, relative to the noise
+        t = np.arange(n_out) / sr
+        hum = sum(np.sin(2 * np.pi * 50.0 * k * t + rec.uniform(0, 2 * np.pi)) / k
+                  for k in range(1, 6))
+        noise = noise / _rms(noise) + 10.0 ** (_u(rec, cond.hum_db) / 20.0) * hum / _rms(hum)
+    snr_db = _u(rec, cond.snr_db)
     x = music + noise * (_rms(music) / _rms(noise) * 10.0 ** (-snr_db / 20.0))
-    # Nuisance: peak level -30..0 dBFS.
-    x *= 10.0 ** (rng.uniform(-30.0, 0.0) / 20.0) / (np.abs(x).max() + 1e-12)
+    x *= 10.0 ** (_u(rec, cond.peak_dbfs) / 20.0) / (np.abs(x).max() + 1e-12)
     return np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
 
 
@@ -604,7 +742,8 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
 
 def _marker_name(n_per_class: int, seconds: float, sample_rate: int, seed: int) -> str:
     args = {"n_per_class": int(n_per_class), "seconds": float(seconds),
-            "sample_rate": int(sample_rate), "seed": int(seed), "version": GENERATOR_VERSION}
+            "sample_rate": int(sample_rate), "seed": int(seed), "version": GENERATOR_VERSION,
+            "conditions": repr(sorted(CONDITIONS.items()))}
     digest = hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
     return f".complete-{digest}"
 
@@ -677,7 +816,7 @@ def generate_synthetic_gtzan(root: str | os.PathLike, n_per_class: int = 20,
 
     def work(job: tuple[str, int]) -> None:
         genre, i = job
-        audio = render_clip(genre, seed, i, seconds, sample_rate)
+        audio = render_clip(genre, seed, i, seconds, sample_rate, split_of(i, n_per_class))
         _write_wav_atomic(out / genre / f"{genre}.{i:05d}.wav", audio, sample_rate)
 
     # numpy releases the GIL in its heavy loops: a few threads help a little.
@@ -685,6 +824,14 @@ def generate_synthetic_gtzan(root: str | os.PathLike, n_per_class: int = 20,
         for _ in tqdm(ex.map(work, jobs), total=len(jobs), desc="synthesizing genres",
                       unit="clip", disable=not progress):
             pass
+    rows = ["path,label,split,condition"]
+    for genre, i in jobs:
+        split = split_of(i, n_per_class)
+        rows.append(f"genres_original/{genre}/{genre}.{i:05d}.wav,{genre},{split},"
+                    f"{CONDITIONS[split].name}")
+    tmp = root / f".{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text("\n".join(rows) + "\n")
+    os.replace(tmp, root / MANIFEST)
     tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"n_per_class": n_per_class, "seconds": seconds,
                                "sample_rate": sample_rate, "seed": seed,

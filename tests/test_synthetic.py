@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -40,8 +42,10 @@ def test_deterministic_bytes(tmp_path):
     c = _tree_bytes(generate_synthetic_gtzan(tmp_path / "c", **{**SMALL, "seed": 4}))
     assert a.keys() == c.keys()
     assert all(a[k] != c[k] for k in a)  # another seed: other clips
-    # Each clip has its own seed: clip 1 does not depend on how many clips are made.
-    one = render_clip("rock", 3, 1, seconds=0.5, sample_rate=8000)
+    # Each clip has its own seed: clip 1 does not depend on how many clips are made
+    # (its musical content; its recording conditions are those of its split).
+    one = render_clip("rock", 3, 1, seconds=0.5, sample_rate=8000,
+                      condition=synthetic.split_of(1, 2))
     data, rate = sf.read(tmp_path / "a" / "genres_original" / "rock" / "rock.00001.wav",
                          dtype="int16")
     np.testing.assert_array_equal(data, one)
@@ -85,14 +89,75 @@ def test_bad_arguments(tmp_path):
 
 
 def test_clip_level_and_length():
-    peaks = []
-    for i in range(6):
-        x = render_clip("pop", 0, i, seconds=1.0, sample_rate=16000)
-        assert x.dtype == np.int16 and x.shape == (16000,)
-        peaks.append(np.abs(x.astype(np.int64)).max())
-    peaks_db = 20 * np.log10(np.array(peaks) / 32767)
-    assert peaks_db.min() >= -30.1 and peaks_db.max() <= 0.0
-    assert peaks_db.max() - peaks_db.min() > 3.0  # the level is a per-clip nuisance
+    for condition, cond in synthetic.CONDITIONS.items():
+        peaks = []
+        for i in range(6):
+            x = render_clip("pop", 0, i, seconds=1.0, sample_rate=16000, condition=condition)
+            assert x.dtype == np.int16 and x.shape == (16000,)
+            peaks.append(np.abs(x.astype(np.int64)).max())
+        peaks_db = 20 * np.log10(np.array(peaks) / 32767)
+        lo, hi = cond.peak_dbfs
+        assert peaks_db.min() >= lo - 0.1 and peaks_db.max() <= hi + 0.01, condition
+        assert peaks_db.max() - peaks_db.min() > 1.0  # the level is a per-clip nuisance
+
+
+def test_split_of_and_manifest(tmp_path):
+    assert [synthetic.split_of(i, 30) for i in (0, 17, 18, 23, 24, 29)] == [
+        "train", "train", "val", "val", "test", "test"]
+    assert [synthetic.split_of(i, 5) for i in range(5)] == ["train"] * 3 + ["val", "test"]
+    assert [synthetic.split_of(i, 3) for i in range(3)] == ["train", "val", "test"]
+    root = tmp_path / "syn"
+    generate_synthetic_gtzan(root, **{**SMALL, "n_per_class": 5})
+    lines = (root / synthetic.MANIFEST).read_text().splitlines()
+    assert lines[0] == "path,label,split,condition"
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) == 50
+    for path, label, split, condition in rows:
+        assert (root / path).is_file() and path.startswith(f"genres_original/{label}/")
+        assert split == synthetic.split_of(int(path[-9:-4]), 5)
+        assert condition == synthetic.CONDITIONS[split].name
+    # Each clip is rendered under its split's conditions.
+    data, _ = sf.read(root / "genres_original" / "jazz" / "jazz.00004.wav", dtype="int16")
+    np.testing.assert_array_equal(data, render_clip("jazz", 3, 4, 0.5, 8000, "test"))
+    with pytest.raises(ValueError, match="unknown condition"):
+        render_clip("jazz", 0, 0, condition="outdoors")
+
+
+def _band_share(x: np.ndarray, sr: int, lo: float, hi: float) -> float:
+    power = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    return float(power[(f >= lo) & (f < hi)].sum() / power.sum())
+
+
+def test_conditions_differ_the_way_the_docs_say():
+    """Paired over the same clips: the club is thin and bright, the hall boomy and dull."""
+    sr, share = 16000, {c: [] for c in synthetic.CONDITIONS}
+    for i in range(8):
+        for c in share:
+            x = render_clip("rock", 0, i, seconds=2.0, sample_rate=sr, condition=c)
+            share[c].append((_band_share(x, sr, 20, 200), _band_share(x, sr, 3000, 8000)))
+    low = {c: np.log(np.array(v)[:, 0]) for c, v in share.items()}
+    high = {c: np.log(np.array(v)[:, 1]) for c, v in share.items()}
+    assert (high["val"] > high["train"]).mean() >= 0.75  # bright
+    assert (high["test"] < high["train"]).all()  # dull
+    assert (low["val"] < low["train"]).mean() >= 0.75  # low cut
+    assert (low["test"] > low["train"]).mean() >= 0.75  # boomy, brown noise, hum
+
+
+def test_room_has_the_reverberation_time_it_was_given():
+    sr, rt60 = 16000, 0.6
+    cond = dataclasses.replace(synthetic.CONDITIONS["test"], rt60=(rt60, rt60),
+                               drr_db=(-20.0, -20.0))
+    x = np.zeros(2 * sr)
+    x[0] = 1.0
+    y = synthetic._room(x, sr, cond, np.random.default_rng(0))
+    edc = np.cumsum((y ** 2)[::-1])[::-1]  # Schroeder's energy decay curve
+    edc_db = 10 * np.log10(edc / edc[0] + 1e-30)
+    i5, i25 = np.argmax(edc_db < -5), np.argmax(edc_db < -25)
+    measured = 60.0 * (i25 - i5) / sr / 20.0  # T20 extrapolated to 60 dB
+    assert measured == pytest.approx(rt60, rel=0.15)
+    dry = dataclasses.replace(cond, rt60=(0.0, 0.0))
+    assert synthetic._room(x, sr, dry, np.random.default_rng(0)) is x  # the studio is dry
 
 
 def _features(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
