@@ -6,14 +6,23 @@ Each clip is rendered from a small symbolic "song": drums on a 16-step grid
 line, with genre-specific distributions of tempo, swing, drum pattern, chord
 set, comping style, timbre (partial roll-off, decay, brightness, distortion)
 and bass style. The distributions overlap on purpose (rock/metal/pop,
-blues/jazz, disco/pop, ...), and every clip also gets nuisance variation that
-has nothing to do with its genre: a random start offset, key, EQ tilt and
-shelves, background noise at 5..40 dB SNR and a peak level of -30..0 dBFS.
-So the genres are learnable but not trivially separable, and noise, gain and
-masking augmentation have something to do.
+blues/jazz, disco/pop, ...), and every clip starts at a random point of its
+song, in a random key. So the genres are learnable but not trivially separable.
 
-Clips are seeded from ``(seed, genre index, clip index)`` and written as 16-bit
-PCM WAV, so the same arguments give byte-identical files on any machine with
+**The splits are recorded differently** (:data:`CONDITIONS`): clip ``i`` of a
+genre is train, val or test by index (:func:`split_of`, 60/20/20), and its
+musical content is drawn the same way whatever its split, but it is recorded
+in a *studio* (train: flat microphone, dry, quiet, loud), a *club* (val: thin
+bright microphone, small room, pink noise, quiet) or a *hall* (test: boomy dull
+microphone, larger room, brown noise with hum, quieter still), with small
+tempo and tuning offsets live. A model trained on the studio split alone meets
+level, EQ, reverberation and noise it never saw, which is what gain, filter,
+reverb and noise augmentation are for; masking addresses none of them in
+particular. The generator writes a manifest (:data:`MANIFEST`,
+``path,label,split,condition``) beside the tree.
+
+Clips are seeded from ``(seed, genre index, clip index)`` (the recording from
+its own stream) and written as 16-bit PCM WAV, so the same arguments give byte-identical files on any machine with
 the same numpy. Example::
 
     >>> from experiments.synthetic import generate_synthetic_gtzan
@@ -764,7 +773,9 @@ def generate_synthetic_gtzan(root: str | os.PathLike, n_per_class: int = 20,
     """Write the synthetic genre set as 16-bit WAV in the GTZAN layout.
 
     Layout: ``root/genres_original/<genre>/<genre>.<5-digit index>.wav`` for the
-    ten GTZAN genres. A marker file ``root/.complete-<hash of the arguments>`` is
+    ten GTZAN genres, each clip recorded under its split's conditions
+    (:func:`split_of`, :data:`CONDITIONS`), plus the manifest ``root/synthetic.csv``
+    (``path,label,split,condition``, paths relative to ``root``). A marker file ``root/.complete-<hash of the arguments>`` is
     written last; if it exists the call returns at once. Files are written
     atomically (temporary file + ``os.replace``), so an interrupted run leaves no
     half-written clip and the next call simply regenerates the tree. Clips from
