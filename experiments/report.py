@@ -15,7 +15,10 @@ baseline (:func:`verdict`), and flags arms that look undertrained:
   :data:`STILL_IMPROVING_DROP` (5%) below the mean over the ``k`` epochs before,
   ``k = max(3, epochs // 8)``. Runs with fewer than :data:`MIN_TREND_EPOCHS` (6)
   epochs are never judged (two windows of 3 are the least that averages out
-  epoch-to-epoch noise). An arm is flagged when the mean of its runs' drops is.
+  epoch-to-epoch noise), nor are runs that ended at :data:`FITTED_ACC` (95%)
+  training accuracy or more: their loss falls because their confidence grows,
+  not because they still learn. An arm is flagged when the mean of its runs'
+  drops is, and its mean final training accuracy is below :data:`FITTED_ACC`.
 * **underfit**: the arm's mean final training accuracy is more than
   :data:`UNDERFIT_GAP` (10 points) below the baseline's.
 """
@@ -46,6 +49,9 @@ MIN_TREND_EPOCHS = 6
 #: An arm "underfits" when its mean final training accuracy is more than this (a
 #: fraction: 0.10 is 10 points) below the baseline's.
 UNDERFIT_GAP = 0.10
+#: A run that ends with at least this training accuracy has fitted its training set:
+#: it is not flagged "still improving", however its loss still falls.
+FITTED_ACC = 0.95
 
 COLUMNS = ["arm", "seed", "fold", "augmentations", "epochs", "selected_epoch", "val_acc",
            "val_acc_centre", "val_f1", "val_loss", "test_acc", "test_acc_centre", "test_f1",
@@ -79,8 +85,10 @@ def train_loss_drop(history: list[EpochLog]) -> float:
 
 def still_improving(history: list[EpochLog]) -> bool:
     """The training loss was still falling: :func:`train_loss_drop` above
-    :data:`STILL_IMPROVING_DROP`. False when not judged (under 6 epochs)."""
-    return bool(train_loss_drop(history) > STILL_IMPROVING_DROP)
+    :data:`STILL_IMPROVING_DROP`, and the last epoch's training accuracy below
+    :data:`FITTED_ACC`. False when not judged (under 6 epochs)."""
+    return bool(train_loss_drop(history) > STILL_IMPROVING_DROP
+                and history[-1].train_acc < FITTED_ACC)
 
 
 def result_row(r: RunResult) -> dict:
@@ -96,7 +104,8 @@ def result_row(r: RunResult) -> dict:
     if not r.ok:  # nothing of a diverged run may enter a mean
         for k in ("final_val_acc", "final_train_acc", "final_test_acc", "train_loss_drop"):
             row[k] = math.nan
-    row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP)
+    row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP
+                                  and row["final_train_acc"] < FITTED_ACC)
     for split, m in (("val", r.val), ("test", r.test)):
         for k in ("acc", "acc_centre", "f1", "loss"):
             row[f"{split}_{k}"] = math.nan if m is None else getattr(m, k)
@@ -158,7 +167,8 @@ def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
     ``"reference"`` for the baseline, ``"no baseline"`` without an ``ok`` baseline run,
     ``"failed"`` when every run of the arm failed), ``train_loss_drop`` (mean over the
     runs judged, ``judged`` of them), ``still_improving`` (that mean above
-    :data:`STILL_IMPROVING_DROP`) and ``underfit`` (mean final training accuracy more
+    :data:`STILL_IMPROVING_DROP` and the mean final training accuracy below
+    :data:`FITTED_ACC`) and ``underfit`` (mean final training accuracy more
     than :data:`UNDERFIT_GAP` below the baseline's).
     """
     metric = primary_metric(df)
@@ -173,7 +183,8 @@ def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
         drops = g["train_loss_drop"].dropna() if "train_loss_drop" in g else g.val_acc[:0]
         row["train_loss_drop"] = float(drops.mean()) if len(drops) else math.nan
         row["judged"] = len(drops)
-        row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP)
+        row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP
+                                      and row["final_train_acc"] < FITTED_ACC)
         row["verdict"] = "reference" if arm == "baseline" else "no baseline"
         if has_base and arm != "baseline":
             row["diff"], (row["ci_lo"], row["ci_hi"]), row["n_pairs"] = paired_diff(df, arm,
@@ -229,7 +240,8 @@ def flag_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
         trend = (f"*still improving*: the training loss averaged over the last k epochs is "
                  f"more than {STILL_IMPROVING_DROP:.0%} below its average over the k epochs "
                  f"before (k = max(3, epochs // 8){here}; mean over the arm's runs; runs with "
-                 f"fewer than {MIN_TREND_EPOCHS} epochs are not judged)")
+                 f"fewer than {MIN_TREND_EPOCHS} epochs, and arms that ended at "
+                 f"{FITTED_ACC:.0%} training accuracy or more, are not judged)")
     has_base = bool((s.arm == "baseline").any()) and s.n[s.arm == "baseline"].iloc[0] > 0
     underfit = (f"*underfit*: mean final training accuracy more than {UNDERFIT_GAP * 100:.0f} "
                 f"points below the baseline's" if has_base else

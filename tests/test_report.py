@@ -115,6 +115,20 @@ def test_underfit_with_a_levelled_off_loss_says_more_epochs_may_not_help():
     assert "| underfit |" in text
 
 
+def test_a_fitted_run_is_not_still_improving():
+    """At 95% training accuracy or more a falling loss is growing confidence, not learning."""
+    assert report.still_improving(hist(FALLING))  # 66% train accuracy
+    fitted = run("x", 0, train_acc=0.97, losses=FALLING)
+    assert not report.still_improving(fitted.history)
+    rs = [run("baseline", s, train_acc=0.97, losses=FALLING) for s in range(2)]
+    rs += [run("gain", s, train_acc=0.92, losses=FALLING) for s in range(2)]
+    s = summary_frame(frame(rs))
+    assert not arm_row(s, "baseline").still_improving and arm_row(s, "gain").still_improving
+    text = md(rs)
+    assert "- baseline" not in text and "- gain: its training loss was still falling" in text
+    assert "ended at 95% training accuracy or more, are not judged" in text
+
+
 def test_a_still_improving_baseline_gets_a_hint_too():
     text = md([run("baseline", s, losses=FALLING) for s in range(2)]
               + [run("gain", s) for s in range(2)])
