@@ -164,8 +164,8 @@ SHOW: dict[str, Show] = {
     "FilterAugment": Show(family=SPEC),
     "TrivialAugment": Show(lambda c: dict(transforms=[
         ("gain", ak.Gain(gain_db=(-12, 12), p=1.0)),
-        ("lowpass", ak.LowPassFilter(c.sample_rate, cutoff_hz=_nyquist_range(300, 3000)(c),
-                                     p=1.0)),
+        ("lowpass", ak.LowPassFilter(sample_rate=c.sample_rate, p=1.0,
+                                     cutoff_hz=_nyquist_range(300, 3000)(c))),
         ("colored_noise", ak.ColoredNoise(snr_db=(10, 20), p=1.0))]), family=MIX,
         note="One of gain, low-pass or coloured noise per example (num_ops=1)."),
     "Mixup": Show(lambda c: dict(alpha=1.0, num_classes=2), domain="pair", family=MIX,

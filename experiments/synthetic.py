@@ -22,8 +22,8 @@ particular. The generator writes a manifest (:data:`MANIFEST`,
 ``path,label,split,condition``) beside the tree.
 
 Clips are seeded from ``(seed, genre index, clip index)`` (the recording from
-its own stream) and written as 16-bit PCM WAV, so the same arguments give byte-identical files on any machine with
-the same numpy. Example::
+its own stream) and written as 16-bit PCM WAV, so the same arguments give
+byte-identical files on any machine with the same numpy. Example::
 
     >>> from experiments.synthetic import generate_synthetic_gtzan
     >>> folder = generate_synthetic_gtzan("data/synthetic", n_per_class=2, seconds=1.0,
@@ -775,10 +775,11 @@ def generate_synthetic_gtzan(root: str | os.PathLike, n_per_class: int = 20,
     Layout: ``root/genres_original/<genre>/<genre>.<5-digit index>.wav`` for the
     ten GTZAN genres, each clip recorded under its split's conditions
     (:func:`split_of`, :data:`CONDITIONS`), plus the manifest ``root/synthetic.csv``
-    (``path,label,split,condition``, paths relative to ``root``). A marker file ``root/.complete-<hash of the arguments>`` is
-    written last; if it exists the call returns at once. Files are written
-    atomically (temporary file + ``os.replace``), so an interrupted run leaves no
-    half-written clip and the next call simply regenerates the tree. Clips from
+    (``path,label,split,condition``, paths relative to ``root``). A marker file
+    ``root/.complete-<hash of the arguments>`` is written last; if it exists the
+    call returns at once. Files are written atomically (temporary file +
+    ``os.replace``), so an interrupted run leaves no half-written clip and the
+    next call simply regenerates the tree. Clips from
     an earlier call with other arguments (higher indices, stale markers) are
     removed so that the tree matches the arguments exactly.
 
