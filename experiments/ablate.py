@@ -83,7 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "alone, loo, default")
     p.add_argument("--seeds", help="comma list of seeds, e.g. 0,1,2")
     p.add_argument("--split", choices=("tutorial", "fault-filtered", "kfold", "manifest",
-                                       "holdout"))
+                                       "holdout", "auto"),
+                   help="auto: the data's split column when it has one (a manifest's, the "
+                        "synthetic set's), else holdout")
     p.add_argument("--folds", type=int, help="k for --split kfold")
     p.add_argument("--fold", help="fold index for --split kfold, or 'all'")
     p.add_argument("--epochs", type=int)
@@ -182,8 +184,8 @@ def versions() -> dict:
 def data_path(cfg: C.Config, progress: bool) -> Path:
     """The dataset to load: ``--data``, or the embedded synthetic set (generated once).
 
-    For the synthetic set with ``split: manifest`` (the quick preset) this is its
-    manifest, whose ``split`` column says which recording conditions each clip has.
+    For the synthetic set with ``split`` ``manifest`` or ``auto`` (the quick preset)
+    this is its manifest, whose ``split`` column says which recording conditions each clip has.
     """
     from .synthetic import MANIFEST, generate_synthetic_gtzan
 
@@ -196,7 +198,7 @@ def data_path(cfg: C.Config, progress: bool) -> Path:
                                                progress=progress, **syn))
     except TypeError as e:
         raise ValueError(f"synthetic: {e}") from None
-    return folder.parent / MANIFEST if cfg.split == "manifest" else folder
+    return folder.parent / MANIFEST if cfg.split in ("manifest", "auto") else folder
 
 
 def run_file(out: Path, arm: str, seed: int, fold: int | None) -> Path:
@@ -437,11 +439,19 @@ class Plan:
         return {k: int(v.shape[0]) for k, v in self.splits[self.folds[0]].items()}
 
     @property
+    def split_name(self) -> str:
+        """The split kind, with what ``auto`` became: ``"auto (manifest)"``."""
+        from .splits import resolve_kind
+
+        kind = resolve_kind(self.data, self.cfg.split)
+        return self.cfg.split if kind == self.cfg.split else f"{self.cfg.split} ({kind})"
+
+    @property
     def context(self) -> str:
         c = self.cfg
         return (f"Preset `{c.preset}`, data: {c.data or 'embedded synthetic set'}, split "
-                f"`{c.split}` {self.split_sizes}, backbone `{c.backbone}`, {c.epochs} epochs, "
-                f"device {self.device}.")
+                f"`{self.split_name}` {self.split_sizes}, backbone `{c.backbone}`, "
+                f"{c.epochs} epochs, device {self.device}.")
 
 
 def read_finished(out: Path) -> dict[tuple[str, int, int | None], RunResult]:
@@ -709,7 +719,7 @@ def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
         print(f"augkit ablation: {len(p.arms)} arms x {len(cfg.seeds)} seeds"
               + (f" x {len(p.folds)} folds" if p.folds != [None] else "")
               + f" on {p.device}{how}; {len(p.data)} clips, {len(p.data.classes)} classes, "
-              f"split {cfg.split} {p.split_sizes}; {done_here} done, {len(todo)} to run "
+              f"split {p.split_name} {p.split_sizes}; {done_here} done, {len(todo)} to run "
               f"-> {p.out}", flush=True)
     title = f"augkit ablation: {p.out.name}"
     order = p.arm_order(finished)

@@ -359,9 +359,9 @@ def validate(cfg: Config) -> None:
         if not weights.is_file():
             raise ValueError(f"pretrained: weights file {weights} "
                              + ("is a folder" if weights.is_dir() else "does not exist"))
-    if cfg.split not in ("tutorial", "fault-filtered", "kfold", "manifest", "holdout"):
-        raise ValueError(f"split must be tutorial, fault-filtered, kfold, manifest or "
-                         f"holdout, got {cfg.split!r}")
+    if cfg.split not in ("tutorial", "fault-filtered", "kfold", "manifest", "holdout", "auto"):
+        raise ValueError(f"split must be tutorial, fault-filtered, kfold, manifest, holdout "
+                         f"or auto, got {cfg.split!r}")
     if cfg.split == "kfold":
         if cfg.folds < 2:
             raise ValueError(f"folds must be an integer >= 2 for split kfold, got {cfg.folds}")

@@ -1,6 +1,6 @@
 """Train/validation/test splits of an :class:`~experiments.data.AudioSet`.
 
-Five kinds (:data:`SPLIT_KINDS`):
+Six kinds (:data:`SPLIT_KINDS`):
 
 * ``"tutorial"``: per class, scikit-learn's ``train_test_split(test_size=0.2,
   random_state=42)`` of the class's sorted ids; the held-out 20% is ``"val"``
@@ -9,7 +9,10 @@ Five kinds (:data:`SPLIT_KINDS`):
   (2015), 443/197/290 clips, from ``experiments/splits/gtzan_fault_filtered``.
 * ``"kfold"``: stratified k-fold cross-validation; fold ``fold`` is ``"val"``.
 * ``"manifest"``: the ``split`` column of a CSV manifest.
-* ``"holdout"``: stratified 60/20/20 train/val/test (the quick preset's default).
+* ``"holdout"``: stratified 60/20/20 train/val/test.
+* ``"auto"`` (the quick preset's): ``"manifest"`` when the data has a ``split``
+  column (a manifest with one, or the synthetic set's own, whose splits are
+  recorded differently), else ``"holdout"``.
 
 Every kind returns sorted int64 index tensors into the dataset, so one label map
 (``ds.classes``) serves all splits. Every class must have at least one clip in
@@ -35,9 +38,10 @@ from torch import Tensor
 
 from .data import AudioSet
 
-__all__ = ["FAULT_FILTERED_DIR", "SPLIT_KINDS", "check_classes", "make_splits"]
+__all__ = ["FAULT_FILTERED_DIR", "SPLIT_KINDS", "check_classes", "make_splits",
+           "resolve_kind"]
 
-SPLIT_KINDS = ("tutorial", "fault-filtered", "kfold", "manifest", "holdout")
+SPLIT_KINDS = ("tutorial", "fault-filtered", "kfold", "manifest", "holdout", "auto")
 #: The three lists (train.txt, valid.txt, test.txt) of the fault-filtered split.
 FAULT_FILTERED_DIR = Path(__file__).parent / "splits" / "gtzan_fault_filtered"
 
@@ -202,6 +206,14 @@ def check_classes(ds: AudioSet, splits: dict[str, list[int]] | dict[str, Tensor]
                      "--allow-missing-classes to run anyway")
 
 
+def resolve_kind(ds: AudioSet, kind: str) -> str:
+    """``kind``, with ``"auto"`` made ``"manifest"`` (the data has a split column) or
+    ``"holdout"``."""
+    if kind != "auto":
+        return kind
+    return "manifest" if ds.manifest_splits is not None else "holdout"
+
+
 def make_splits(ds: AudioSet, kind: str, *, folds: int = 5, fold: int = 0, seed: int = 42,
                 fault_filtered_dir: str | os.PathLike | None = None,
                 allow_missing_classes: bool = False) -> dict[str, Tensor]:
@@ -235,6 +247,7 @@ def make_splits(ds: AudioSet, kind: str, *, folds: int = 5, fold: int = 0, seed:
     """
     if kind not in SPLIT_KINDS:
         raise ValueError(f"unknown split kind {kind!r}; expected one of {SPLIT_KINDS}")
+    kind = resolve_kind(ds, kind)
     if kind == "tutorial":
         raw = _tutorial(ds)
     elif kind == "fault-filtered":

@@ -15,7 +15,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from experiments.data import GTZAN_GENRES, AudioSet, load_dataset
-from experiments.splits import FAULT_FILTERED_DIR, SPLIT_KINDS, make_splits
+from experiments.splits import FAULT_FILTERED_DIR, SPLIT_KINDS, make_splits, resolve_kind
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan_fault_filtered"
 SHA256 = {  # from SOURCE.md
@@ -240,7 +240,21 @@ def test_manifest_split_from_csv(tmp_path):
 def test_unknown_kind():
     with pytest.raises(ValueError, match="tutorial.*fault-filtered.*kfold.*manifest"):
         make_splits(_fake(["a/1", "b/1"]), "random")
-    assert SPLIT_KINDS == ("tutorial", "fault-filtered", "kfold", "manifest", "holdout")
+    assert SPLIT_KINDS == ("tutorial", "fault-filtered", "kfold", "manifest", "holdout", "auto")
+
+
+def test_auto_is_the_datas_own_split_column_else_holdout():
+    ids = [f"{c}/{i}" for c in "xyz" for i in range(5)]
+    column = ["train", "train", "train", "val", "test"] * 3
+    with_column = _fake(ids, manifest_splits=column)
+    assert resolve_kind(with_column, "auto") == "manifest"
+    assert {k: v.tolist() for k, v in make_splits(with_column, "auto").items()} == {
+        k: v.tolist() for k, v in make_splits(with_column, "manifest").items()}
+    without = _fake(ids)
+    assert resolve_kind(without, "auto") == "holdout"
+    assert {k: v.tolist() for k, v in make_splits(without, "auto").items()} == {
+        k: v.tolist() for k, v in make_splits(without, "holdout").items()}
+    assert resolve_kind(with_column, "kfold") == "kfold"
 
 
 def test_holdout_is_stratified_60_20_20_and_disjoint():

@@ -310,7 +310,7 @@ def no_decoding(monkeypatch):
     (["--set", "max_seconds=abc"], "max_seconds"),
     (["--split", "kfold", "--folds", "1"], "folds"),
     (["--split", "kfold", "--fold", "x"], "fold"),
-    (["--split", "manifest"], "manifest"),
+    (["--split", "manifest", "--data", "."], "split 'manifest' needs --data pointing to a CSV"),
     (["--set", "n_mels=500"], "n_mels"),
 ])
 def test_bad_settings_fail_before_decoding_and_before_writing(extra, message, tmp_path, capsys,
