@@ -50,12 +50,13 @@ from tqdm.auto import tqdm
 
 from . import config as C
 from . import distributed as D
-from .arms import Context, arm_augmentations, build_chain, expand_arms
+from .arms import arm_augmentations, build_chain, context_for, expand_arms
 from .data import AudioSet, Scan
 from .distributed import unit_label
 from .io import atomic_write_json, first_line
 from .report import write_report
 from .results import EpochLog, RunResult
+from .splits import SPLIT_KINDS
 from .tracking import Tracker
 from .train import train_run
 
@@ -82,8 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--arms", help="comma list: baseline, <aug>, all, all-minus-<aug>, a+b, "
                    "alone, loo, default")
     p.add_argument("--seeds", help="comma list of seeds, e.g. 0,1,2")
-    p.add_argument("--split", choices=("tutorial", "fault-filtered", "kfold", "manifest",
-                                       "holdout", "auto"),
+    p.add_argument("--split", choices=SPLIT_KINDS,
                    help="auto: the data's split column when it has one (a manifest's, the "
                         "synthetic set's), else holdout")
     p.add_argument("--folds", type=int, help="k for --split kfold")
@@ -330,8 +330,7 @@ def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> N
     from .train import build_model
 
     names = sorted({a for arm in arms for a in arm_augmentations(arm, cfg.augmentations)})
-    ctx = Context(cfg.sample_rate, num_classes, cfg.scale, cfg.noise_dir, cfg.ir_dir,
-                  cfg.augment)
+    ctx = context_for(cfg, cfg.sample_rate, num_classes)
     chain = build_chain(names, cfg.augment, ctx, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
                         n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, top_db=cfg.top_db)
     crop = int(round(cfg.crop_seconds * cfg.sample_rate))

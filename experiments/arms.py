@@ -82,6 +82,12 @@ class Augmentation:
     defaults: dict[str, Any]
 
 
+def context_for(cfg: Any, sample_rate: int, num_classes: int) -> Context:
+    """The :class:`Context` of a run of ``cfg`` (an ``experiments.config.Config``) on data
+    at ``sample_rate`` Hz with ``num_classes`` classes."""
+    return Context(sample_rate, num_classes, cfg.scale, cfg.noise_dir, cfg.ir_dir, cfg.augment)
+
+
 def below_nyquist(cls: type[nn.Module], *freq_args: str) -> Callable[..., nn.Module]:
     """A builder for ``cls`` whose frequency ranges are capped at 0.45 x the sample rate.
 

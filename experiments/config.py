@@ -359,9 +359,11 @@ def validate(cfg: Config) -> None:
         if not weights.is_file():
             raise ValueError(f"pretrained: weights file {weights} "
                              + ("is a folder" if weights.is_dir() else "does not exist"))
-    if cfg.split not in ("tutorial", "fault-filtered", "kfold", "manifest", "holdout", "auto"):
-        raise ValueError(f"split must be tutorial, fault-filtered, kfold, manifest, holdout "
-                         f"or auto, got {cfg.split!r}")
+    from .splits import SPLIT_KINDS
+
+    if cfg.split not in SPLIT_KINDS:
+        raise ValueError(f"split must be {', '.join(SPLIT_KINDS[:-1])} or {SPLIT_KINDS[-1]}, "
+                         f"got {cfg.split!r}")
     if cfg.split == "kfold":
         if cfg.folds < 2:
             raise ValueError(f"folds must be an integer >= 2 for split kfold, got {cfg.folds}")
@@ -407,7 +409,7 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"step_size must be an integer >= 1 (epochs), got {cfg.step_size!r}")
     if not 0 < cfg.gamma <= 1:
         raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma!r}")
-    from .arms import AUGMENTATIONS, Context, build_augmentation
+    from .arms import AUGMENTATIONS, build_augmentation, context_for
 
     unknown = [a for a in cfg.augmentations if a not in AUGMENTATIONS]
     if unknown:
@@ -417,8 +419,7 @@ def validate(cfg: Config) -> None:
         folder = getattr(cfg, name)
         if folder is not None and not Path(folder).is_dir():
             raise ValueError(f"--{name.replace('_', '-')}: {folder} is not a folder")
-    ctx = Context(cfg.sample_rate, num_classes=2, scale=cfg.scale, noise_dir=cfg.noise_dir,
-                  ir_dir=cfg.ir_dir, augment=cfg.augment)
+    ctx = context_for(cfg, cfg.sample_rate, num_classes=2)
     for name in AUGMENTATIONS:  # every setting is checked now, not after decoding
         build_augmentation(name, cfg.augment.get(name), ctx)
 

@@ -83,12 +83,16 @@ def train_loss_drop(history: list[EpochLog]) -> float:
     return float((before - last) / before)
 
 
+def _still_improving(loss_drop: float, final_train_acc: float) -> bool:
+    """The rule of :func:`still_improving`, on a run's (or an arm's mean) numbers."""
+    return bool(loss_drop > STILL_IMPROVING_DROP and final_train_acc < FITTED_ACC)
+
+
 def still_improving(history: list[EpochLog]) -> bool:
     """The training loss was still falling: :func:`train_loss_drop` above
     :data:`STILL_IMPROVING_DROP`, and the last epoch's training accuracy below
     :data:`FITTED_ACC`. False when not judged (under 6 epochs)."""
-    return bool(train_loss_drop(history) > STILL_IMPROVING_DROP
-                and history[-1].train_acc < FITTED_ACC)
+    return _still_improving(train_loss_drop(history), history[-1].train_acc)
 
 
 def result_row(r: RunResult) -> dict:
@@ -104,8 +108,7 @@ def result_row(r: RunResult) -> dict:
     if not r.ok:  # nothing of a diverged run may enter a mean
         for k in ("final_val_acc", "final_train_acc", "final_test_acc", "train_loss_drop"):
             row[k] = math.nan
-    row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP
-                                  and row["final_train_acc"] < FITTED_ACC)
+    row["still_improving"] = _still_improving(row["train_loss_drop"], row["final_train_acc"])
     for split, m in (("val", r.val), ("test", r.test)):
         for k in ("acc", "acc_centre", "f1", "loss"):
             row[f"{split}_{k}"] = math.nan if m is None else getattr(m, k)
@@ -180,11 +183,11 @@ def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
         for m in ("val_acc", "test_acc", "test_f1", "val_f1", "final_train_acc"):
             row[m] = g[m].mean() if len(g) else math.nan
             row[m + "_std"] = g[m].std(ddof=1) if len(g) > 1 else math.nan
-        drops = g["train_loss_drop"].dropna() if "train_loss_drop" in g else g.val_acc[:0]
+        drops = g["train_loss_drop"].dropna()
         row["train_loss_drop"] = float(drops.mean()) if len(drops) else math.nan
         row["judged"] = len(drops)
-        row["still_improving"] = bool(row["train_loss_drop"] > STILL_IMPROVING_DROP
-                                      and row["final_train_acc"] < FITTED_ACC)
+        row["still_improving"] = _still_improving(row["train_loss_drop"],
+                                                  row["final_train_acc"])
         row["verdict"] = "reference" if arm == "baseline" else "no baseline"
         if has_base and arm != "baseline":
             row["diff"], (row["ci_lo"], row["ci_hi"]), row["n_pairs"] = paired_diff(df, arm,

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 import augkit as ak
 
-from .arms import Context, build_chain
+from .arms import build_chain, context_for
 from .config import Config
 from .data import AudioSet
 from .results import EpochLog, Metrics, RunResult
@@ -295,8 +295,7 @@ def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSe
                                                      else rank_seed(seed, rank))
     order = None if world == 1 else torch.Generator(device=device).manual_seed(seed)
     crop_len = int(round(cfg.crop_seconds * data.sample_rate))
-    ctx = Context(data.sample_rate, len(data.classes), cfg.scale, cfg.noise_dir, cfg.ir_dir,
-                  cfg.augment)
+    ctx = context_for(cfg, data.sample_rate, len(data.classes))
     chain = build_chain(augmentations, cfg.augment, ctx, n_fft=cfg.n_fft,
                         hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
                         f_max=cfg.f_max, top_db=cfg.top_db).to(device)
