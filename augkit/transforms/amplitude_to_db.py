@@ -37,6 +37,9 @@ class AmplitudeToDB(nn.Module):
                   [20., 20.]]]])
     """
 
+    #: The time axis is unchanged: :class:`Compose` keeps ``lengths`` (valid frames).
+    keeps_lengths = True
+
     def __init__(self, stype: str = "power", top_db: float | None = 80.0, ref: float = 1.0,
                  amin: float = 1e-10, scale: float = 1.0) -> None:
         super().__init__()

@@ -23,8 +23,16 @@ class Compose(nn.Module):
 
     Random steps (:class:`RandomTransform`) take their share of ``params``, the
     ``generator`` and the targets; other modules (:class:`MelFrontend`,
-    :class:`AmplitudeToDB`, any ``nn.Module``) are called as ``step(x)``. One
-    chain thus goes waveform -> augment -> frontend -> augment -> Mixup.
+    :class:`AmplitudeToDB`, any ``nn.Module``) are called as ``step(x)``, and
+    those with ``takes_lengths = True`` (the normalisers, e.g.
+    :class:`Standardize`) as ``step(x, lengths=lengths)``. One chain thus goes
+    waveform -> augment -> frontend -> augment -> normalise -> Mixup.
+
+    ``lengths`` (valid samples per example) follow the chain: a step with a
+    ``frames(lengths)`` method (:class:`MelFrontend`) turns them into valid
+    frames, steps with ``takes_lengths`` or ``keeps_lengths``
+    (:class:`AmplitudeToDB`) and random steps keep them, any other module drops
+    them (the steps after it get ``None``).
 
     ``chain(x)`` returns ``x``. ``chain(x, target=y)`` returns ``(x, soft_target)``
     with ``soft_target`` float ``(B, K)``, in ``eval()`` too: class indices are
@@ -115,8 +123,9 @@ class Compose(nn.Module):
             generator: Optional generator shared by the random steps.
             target: Optional ``(B,)`` class indices or ``(B, K)`` soft targets.
             lengths: Optional valid samples per example ``(B,)`` of the input, passed
-                to the random steps up to the first other module (the frontend,
-                after which the time axis is frames, not samples).
+                to the random steps and to modules with ``takes_lengths``; a step
+                with a ``frames(lengths)`` method (the frontend) converts them to
+                valid frames, a module with neither (nor ``keeps_lengths``) drops them.
 
         Returns:
             The last step's output, or ``(output, soft targets (B, K) float)`` when
@@ -136,8 +145,14 @@ class Compose(nn.Module):
                     x, target = step(x, p, generator, target=target, lengths=lengths)
                 if step.training:
                     used[name] = step.last_params
+            elif getattr(step, "takes_lengths", False):
+                x = step(x, lengths=lengths)
             else:
-                x, lengths = step(x), None
+                x = step(x)
+                if lengths is not None and callable(getattr(step, "frames", None)):
+                    lengths = step.frames(lengths)
+                elif not getattr(step, "keeps_lengths", False):
+                    lengths = None
         self.last_params = used
         return x if target is None else (x, target)
 

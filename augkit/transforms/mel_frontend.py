@@ -132,6 +132,21 @@ class MelFrontend(nn.Module):
             return 1 + num_samples // self.hop_length
         return 1 + (num_samples - self.n_fft) // self.hop_length
 
+    def frames(self, lengths: Tensor) -> Tensor:
+        """Valid frames ``(B,)`` for valid samples ``lengths`` ``(B,)``, on the device.
+
+        The frames this frontend outputs for a clip of ``lengths`` samples:
+        ``1 + lengths // hop_length`` when ``center`` (frame ``t`` is centred at
+        ``t * hop_length``), ``1 + (lengths - n_fft) // hop_length`` (at least 0)
+        otherwise. The last valid frames' windows reach into the padding where an
+        unpadded clip's reach into its reflected edge. :class:`Compose` uses it
+        to carry ``lengths`` past the frontend.
+        """
+        if self.center:
+            return torch.div(lengths, self.hop_length, rounding_mode="floor") + 1
+        return (torch.div(lengths - self.n_fft, self.hop_length, rounding_mode="floor") + 1
+                ).clamp_min(0)
+
     def forward(self, waveform: Tensor) -> Tensor:
         """Waveform ``(B, T)`` or ``(B, C, T)`` -> ``(B, C, n_mels, frames)``, float32."""
         if not isinstance(waveform, Tensor) or waveform.ndim not in (2, 3):
