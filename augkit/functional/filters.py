@@ -50,6 +50,8 @@ __all__ = [
     "fft_length",
     "filter_margin",
     "filter_zero_phase",
+    "notch_edges",
+    "notch_filter",
 ]
 
 BTYPES = ("lowpass", "highpass", "bandpass", "bandstop")
@@ -297,6 +299,95 @@ def butterworth_filter(x: Tensor, edges_hz: Tensor, btype: str, sample_rate: flo
         freqs = torch.div(k, 2, rounding_mode="floor") * (sample_rate / n_fft)
         m = butterworth_magnitude(freqs, edges_hz, btype, sample_rate, order,
                                   out=None if out is None else out.view(out.shape[0], -1))
+        return m.view(m.shape[0], -1, 2)
+
+    return _filter_interleaved(x, response, n_fft)
+
+
+def notch_edges(center_hz: Tensor, width_hz: Tensor, sample_rate: float) -> Tensor:
+    """Band-stop edges whose Butterworth null is exactly at ``center_hz``.
+
+    The band-stop response of :func:`butterworth_magnitude` is zero at the
+    geometric centre ``W0 = sqrt(Wl * Wh)`` of the prewarped edges, not at their
+    arithmetic mean. Here the prewarped bandwidth ``Bw`` is that of
+    ``center -/+ width / 2`` (clamped inside ``(0, sample_rate / 2)``, as
+    :func:`band_edges` does) and the edges are the prewarped pair with
+    ``Wh - Wl = Bw`` and ``Wl * Wh = tan(pi center / sample_rate) ** 2``, so the
+    null sits on ``center_hz`` and the -3 dB edges are about ``width_hz`` apart,
+    a little above ``center -/+ width / 2`` (the centre is geometric). Where the
+    high edge is clamped near the Nyquist frequency the notch is wider.
+
+    Args:
+        center_hz: Null frequencies in Hz, in ``(0, sample_rate / 2)``, any shape ``S``.
+        width_hz: -3 dB widths in Hz, ``> 0``, shape ``S``.
+        sample_rate: Sample rate in Hz.
+
+    Returns:
+        ``S + (2,)`` float64: low and high -3 dB edge in Hz, for
+        :func:`butterworth_magnitude` (``"bandstop"``) and :func:`filter_margin`.
+
+    Example:
+        >>> notch_edges(torch.tensor([1000.0]), torch.tensor([200.0]), 16000).round()
+        tensor([[ 905., 1105.]], dtype=torch.float64)
+    """
+    nyquist = sample_rate / 2
+    lo, hi = EDGE_MIN * nyquist, (1 - EDGE_MIN) * nyquist
+    c = center_hz.double().clamp(lo, hi)
+    half = width_hz.double() / 2
+    w0 = _warped(c, sample_rate)
+    bw = _warped((c + half).clamp(lo, hi), sample_rate) - _warped((c - half).clamp(lo, hi),
+                                                                     sample_rate)
+    wl = 2 * w0 * w0 / (torch.sqrt(bw * bw + 4 * w0 * w0) + bw)  # the root of W^2 + Bw W - W0^2
+    edges = torch.stack([wl, wl + bw], dim=-1)
+    return torch.atan(edges) * (sample_rate / math.pi)
+
+
+def notch_filter(x: Tensor, center_hz: Tensor, width_hz: Tensor, sample_rate: float,
+                 order: int = 4, margin: int | None = None) -> Tensor:
+    """Zero-phase notches: each example's spectrum times the product of ``K`` band-stops.
+
+    Notch ``k`` of example ``b`` is the order-``order`` Butterworth band-stop of
+    :func:`notch_edges` (``center_hz[b, k]``, ``width_hz[b, k]``): zero gain at
+    the centre, about -80 dB at ``width / 20`` from it (order 4), -3 dB at its
+    edges. A width of 0 means no notch (a flat response), so
+    examples may use fewer than ``K``.
+
+    Args:
+        x: Waveforms ``(B, C, T)`` (any ``(B, ..., T)``).
+        center_hz: Notch centres in Hz ``(B, K)``, in ``(0, sample_rate / 2)``.
+        width_hz: Notch widths in Hz ``(B, K)``; ``0``: no notch.
+        sample_rate: Sample rate in Hz.
+        order: Butterworth order of each band-stop. (Default: ``4``)
+        margin: Zero-padding in samples, at most ``T``: :func:`filter_margin` of the
+            :func:`notch_edges` that the parameters can hold. (Default: ``T``)
+
+    Returns:
+        Tensor like ``x`` (shape and dtype); computed in float32 (float64 stays float64).
+
+    Example:
+        >>> x = torch.randn(2, 1, 1000)
+        >>> notch_filter(x, torch.tensor([[1000.0, 3000.0], [500.0, 0.0]]),
+        ...              torch.tensor([[100.0, 200.0], [50.0, 0.0]]), 16000).shape
+        torch.Size([2, 1, 1000])
+    """
+    n_fft = fft_length(x.shape[-1], margin)
+    active = width_hz > 0  # (B, K)
+    edges = notch_edges(center_hz, width_hz.clamp_min(1e-3), sample_rate)  # (B, K, 2)
+
+    def response(bins: slice, out: Tensor | None) -> Tensor:
+        k = torch.arange(2 * bins.start, 2 * bins.stop, device=x.device, dtype=torch.float32)
+        freqs = torch.div(k, 2, rounding_mode="floor") * (sample_rate / n_fft)
+        m = None
+        for j in range(edges.shape[1]):  # notches, not examples: (B, F) buffers
+            first = m is None and out is not None
+            mj = butterworth_magnitude(freqs, edges[:, j], "bandstop", sample_rate, order,
+                                       out=out.view(out.shape[0], -1) if first else None)
+            mj.masked_fill_(~active[:, j, None], 1.0)
+            m = mj if m is None else m.mul_(mj)
+        if m is None:  # K = 0: flat
+            m = torch.ones(x.shape[0], k.numel(), device=x.device)
+            if out is not None:
+                m = out.view(out.shape[0], -1).copy_(m)
         return m.view(m.shape[0], -1, 2)
 
     return _filter_interleaved(x, response, n_fft)

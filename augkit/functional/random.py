@@ -7,16 +7,25 @@ generator.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-__all__ = ["uniform", "bernoulli", "randint_below", "random_phases", "beta"]
+__all__ = ["uniform", "log_uniform", "bernoulli", "randint_below", "random_phases", "beta"]
 
 
 def uniform(shape, low, high, device, generator=None) -> Tensor:
     """``U(low, high)`` of ``shape``, float32. ``low``/``high`` may be tensors."""
     u = torch.rand(shape, device=device, generator=generator)
     return low + (high - low) * u
+
+
+def log_uniform(shape, low: float, high: float, device, generator=None) -> Tensor:
+    """``low * (high / low) ** U(0, 1)`` of ``shape``: log-uniform on ``[low, high]``
+    (``0 < low <= high``; equal chances per octave), float32; exactly ``low`` when equal."""
+    u = torch.rand(shape, device=device, generator=generator)
+    return low * torch.exp(u * math.log(high / low))
 
 
 def bernoulli(shape, p: float, device, generator=None) -> Tensor:
