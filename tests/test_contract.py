@@ -96,6 +96,8 @@ def test_per_example_independence(cls, case, device):
     for k, v in t.last_params.items():
         if k not in cls.batch_params:
             assert not (v == v[:1]).all(), f"{k} is the same for every example"
+    if case.get("partner_only"):  # identical partners: nothing to see in the outputs
+        return
     distinct = {tuple(y[i].flatten()[:2048].tolist()) for i in range(32)}
     assert len(distinct) > 1
 

@@ -126,7 +126,9 @@ class RandomTransform(nn.Module):
     #: each is ``dict(kwargs=..., input="wave"|"spec")`` plus optional expectations:
     #: ``changes`` with p=1: ``"always"`` (every example), ``"unless_identity"`` (the
     #: default: exactly the examples whose parameters are not all at identity), or
-    #: ``"maybe"``; ``shape``: the output's last dims when they differ from the input's.
+    #: ``"maybe"``; ``shape``: the output's last dims when they differ from the input's;
+    #: ``partner_only``: the change comes only from other examples of the batch (CutMix
+    #: pastes a partner's region), so a batch of identical inputs comes back unchanged.
     cases: ClassVar[tuple[dict, ...]] = ()
 
     def __init__(self, p: float = 0.5, same_on_batch: bool = False) -> None:
