@@ -50,7 +50,15 @@ from tqdm.auto import tqdm
 
 from . import config as C
 from . import distributed as D
-from .arms import arm_augmentations, build_chain, context_for, expand_arms
+from .arms import (
+    arm_augmentations,
+    arm_normalize,
+    build_chain,
+    cancelled_arms,
+    context_for,
+    expand_arms,
+    unnormalized_features,
+)
 from .data import AudioSet, Scan
 from .distributed import unit_label
 from .io import atomic_write_json, first_line
@@ -88,7 +96,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "synthetic set's), else holdout")
     p.add_argument("--folds", type=int, help="k for --split kfold")
     p.add_argument("--fold", help="fold index for --split kfold, or 'all'")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--normalize", help="level normalisation of every arm's input (the "
+                   "baseline's too): none, max, standardize, freq or lufs")
+    p.add_argument("--protocol", choices=("converge", "fixed"),
+                   help="converge: each arm trains until validation stops improving, within "
+                        "--max-epochs (default); fixed: --epochs for every arm")
+    p.add_argument("--epochs", type=int, help="a fixed budget of N epochs for every arm "
+                   "(implies --protocol fixed)")
+    p.add_argument("--max-epochs", type=int, help="converge: the cap on epochs, final lr "
+                   "decay included (implies --protocol converge)")
+    p.add_argument("--patience", type=int, help="converge: epochs without a rise of the "
+                   "3-epoch mean validation accuracy before the lr decays")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--backbone", help="a registered backbone, e.g. resnet18, resnext101_32x8d")
@@ -129,13 +147,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def overrides_from(args: argparse.Namespace) -> dict:
     ov = {}
-    for key in ("data", "out", "split", "folds", "fold", "epochs", "batch_size", "lr", "backbone",
+    for key in ("data", "out", "split", "folds", "fold", "normalize", "protocol", "epochs",
+                "max_epochs", "patience", "batch_size", "lr", "backbone",
                 "sample_rate", "crop_seconds", "device", "compile", "swanlab_mode",
                 "cache_dir", "noise_dir", "ir_dir", "arms", "seeds", "allow_missing_classes",
                 "workers", "ray_address", "gpus_per_run", "cpus_per_run", "max_retries"):
         v = getattr(args, key)
         if v is not None:
             ov[key] = v
+    if args.protocol is None:  # --epochs N means a fixed budget, --max-epochs a cap
+        if args.epochs is not None and args.max_epochs is not None:
+            raise ValueError("--epochs (a fixed budget) and --max-epochs (the cap of the "
+                             "converge protocol) do not combine; give one, or --protocol")
+        if args.epochs is not None:
+            ov["protocol"] = "fixed"
+        elif args.max_epochs is not None:
+            ov["protocol"] = "converge"
     if args.pretrained is not None:
         ov["pretrained"] = args.pretrained  # true, false or a path: see config._pretrained
     if "seeds" in ov:
@@ -331,16 +358,24 @@ def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> N
 
     names = sorted({a for arm in arms for a in arm_augmentations(arm, cfg.augmentations)})
     ctx = context_for(cfg, cfg.sample_rate, num_classes)
-    chain = build_chain(names, cfg.augment, ctx, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                        n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, top_db=cfg.top_db)
     crop = int(round(cfg.crop_seconds * cfg.sample_rate))
-    g = torch.Generator().manual_seed(0)
-    wave = 0.1 * torch.randn(2, 1, crop, generator=g)
-    try:
-        x, _ = chain(wave, target=torch.tensor([0, num_classes - 1]), generator=g)
-    except RuntimeError as e:
-        raise ValueError(f"the augmentation chain {chain.names} fails on a "
-                         f"{cfg.crop_seconds:g} s crop: {first_line(e)}") from None
+    x = None
+    # The run's normalisation first: its chain's output is what the model is checked on.
+    for mode in dict.fromkeys([cfg.normalize, *(arm_normalize(a, cfg.normalize) for a in arms)]):
+        chain = build_chain(names, cfg.augment, ctx, n_fft=cfg.n_fft,
+                            hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
+                            f_max=cfg.f_max, top_db=cfg.top_db, normalize=mode,
+                            target_lufs=cfg.target_lufs)
+        g = torch.Generator().manual_seed(0)
+        wave = 0.1 * torch.randn(2, 1, crop, generator=g)
+        try:
+            if mode == "freq":
+                chain["normalize"].fit(unnormalized_features(chain, wave))
+            out, _ = chain(wave, target=torch.tensor([0, num_classes - 1]), generator=g)
+        except RuntimeError as e:
+            raise ValueError(f"the augmentation chain {chain.names} (normalize {mode!r}) fails "
+                             f"on a {cfg.crop_seconds:g} s crop: {first_line(e)}") from None
+        x = out if x is None else x
     try:  # pretrained weights load here
         model = build_model(cfg, num_classes, torch.device("cpu"))
     except (TypeError, RuntimeError) as e:
@@ -412,6 +447,8 @@ class Plan:
     retry_failed: bool = False
     #: Where the units train when that is not where ``data`` is (on Ray: data on the CPU).
     unit_device: torch.device | None = None
+    #: Arms the run's normalisation undoes exactly (:func:`experiments.arms.cancelled_arms`).
+    cancelled: list[str] = field(default_factory=list)
 
     @property
     def device(self) -> torch.device:
@@ -448,9 +485,11 @@ class Plan:
     @property
     def context(self) -> str:
         c = self.cfg
+        budget = (f"{c.epochs} epochs (fixed)" if c.protocol == "fixed" else
+                  f"converge protocol (patience {c.patience}, cap {c.max_epochs} epochs)")
         return (f"Preset `{c.preset}`, data: {c.data or 'embedded synthetic set'}, split "
                 f"`{self.split_name}` {self.split_sizes}, backbone `{c.backbone}`, "
-                f"{c.epochs} epochs, device {self.device}.")
+                f"normalize `{c.normalize}`, {budget}, device {self.device}.")
 
 
 def read_finished(out: Path) -> dict[tuple[str, int, int | None], RunResult]:
@@ -501,7 +540,8 @@ def plan(cfg: C.Config, progress: bool, retry_failed: bool = False,
     records = fingerprint(ds, assignment)
     check_data(out, records)
     splits = {f: {k: v.to(device) for k, v in s.items()} for f, s in splits.items()}
-    return Plan(cfg, out, arms, folds, ds.to(device), splits, records, retry_failed)
+    return Plan(cfg, out, arms, folds, ds.to(device), splits, records, retry_failed,
+                cancelled=cancelled_arms(cfg, arms, len(scan.classes)))
 
 
 def write_config(p: Plan, argv: list[str] | None) -> None:
@@ -511,6 +551,8 @@ def write_config(p: Plan, argv: list[str] | None) -> None:
         "config": C.to_dict(p.cfg), "identity": C.identity(p.cfg),
         "data_fingerprint": fingerprint_hash(p.records), "versions": versions(),
         "git_commit": git_commit(), "device": str(device),
+        "normalize": p.cfg.normalize, "protocol": p.cfg.protocol,
+        "cancelled_by_normalization": p.cancelled,
         "device_name": (torch.cuda.get_device_name(device) if torch.cuda.is_available()
                         else "CUDA devices of the Ray cluster") if device.type == "cuda"
         else f"{platform.machine()} CPU ({torch.get_num_threads()} threads)",
@@ -539,7 +581,7 @@ def record_unit(p: Plan, tracker: Tracker, r: RunResult) -> None:
         split = "test" if r.test is not None else "val"
         tracker.log_confusion(f"{split}/confusion", r.primary.confusion, p.data.classes,
                               f"{unit_label(r.arm, r.seed, r.fold)}: {split}",
-                              step=p.cfg.epochs)
+                              step=len(r.history))
     tracker.finish()
     atomic_write_json(run_file(p.out, r.arm, r.seed, r.fold), r.to_dict())
     if not r.ok:
@@ -574,7 +616,8 @@ def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool,
         return train_run(cfg, arm, augs, seed, fold, p.data, p.splits[fold])
     t0 = time.time()
     tracker = open_tracker(p, arm, seed, fold)
-    bar = tqdm(total=cfg.epochs, desc="  epochs", unit="ep", leave=False, disable=not progress,
+    bar = tqdm(total=cfg.epochs if cfg.protocol == "fixed" else cfg.max_epochs,
+               desc="  epochs", unit="ep", leave=False, disable=not progress,
                position=1)
 
     def on_epoch(log: EpochLog) -> None:
@@ -730,7 +773,7 @@ def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
             record_returned(p, r, examples)
             finished[unit] = r
             write_report(p.out, list(finished.values()), order, p.data.classes, title,
-                         p.context, plots=False)
+                         p.context, plots=False, cancelled=p.cancelled)
 
         problems = run_grid(cfg, p.data, p.splits, todo, grid[0], grid[1], threads, progress,
                             record)
@@ -741,7 +784,7 @@ def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
             finished[(arm, seed, fold)] = run_unit(p, arm, seed, fold, progress, write=lead)
             if lead:
                 write_report(p.out, list(finished.values()), order, p.data.classes, title,
-                             p.context, plots=False)
+                             p.context, plots=False, cancelled=p.cancelled)
         bar.close()
     if not lead:
         return 0
@@ -751,7 +794,8 @@ def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
     if not results:
         print("nothing to report", file=sys.stderr)
         return 1
-    write_report(p.out, results, order, p.data.classes, title, p.context)
+    write_report(p.out, results, order, p.data.classes, title, p.context,
+                 cancelled=p.cancelled)
     print()
     print((p.out / "summary.md").read_text())
     plots = [str(p.out / f) for f in ("curves.png", "deltas.png", "confusion.png")

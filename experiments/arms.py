@@ -8,14 +8,20 @@ removes a default (``{"snr_db": null, "std": 0.01}``).
 
 The chain (:func:`build_chain`) is one :class:`augkit.Compose`::
 
-    waveform steps -> mel (power) -> spectrogram steps -> scale -> features steps
-    -> targets steps (Mixup)
+    [waveform normaliser] -> waveform steps -> mel (power) -> spectrogram steps -> scale
+    -> [features normaliser] -> features steps -> targets steps (Mixup)
+
+The normaliser (config ``normalize``, :data:`NORMALIZE_MODES`) is deterministic and
+runs in training and evaluation alike, for every arm: ``baseline`` is no augmentation
+with the run's normalisation, the strongest simple baseline. ``norm:<mode>`` arms
+(``norm:max``, ``norm:none``, ...) are no augmentation with another mode, so that
+normalisations are compared in one ablation.
 
 An arm is a set of augmentations: ``baseline`` (none), a registered name
 (``time_mask``), ``all`` (the config's ``augmentations``), ``all-minus-X``, or a
 ``+``-joined combination (``noise+gain``). Shorthands: ``alone`` (each one
-alone), ``loo`` (each ``all-minus-X``), ``default`` (``baseline``, ``alone``,
-``all``, ``trivial``, ``loo``).
+alone), ``loo`` (each ``all-minus-X``), ``norms`` (each ``norm:<mode>``),
+``default`` (``baseline``, ``alone``, ``all``, ``trivial``, ``loo``).
 
 ``trivial`` is :class:`augkit.TrivialAugment` over the waveform arms of
 :data:`TRIVIAL_OPS` (each example gets ``num_ops`` of them, each at its arm's
@@ -80,6 +86,36 @@ class Augmentation:
     transform: Callable[..., nn.Module]
     where: str
     defaults: dict[str, Any]
+
+
+#: Level normalisations (config ``normalize``, arms ``norm:<mode>``), and where each goes.
+NORMALIZE_MODES = ("none", "max", "standardize", "freq", "lufs")
+NORMALIZE_WHERE = {"max": "features", "standardize": "features", "freq": "features",
+                   "lufs": "waveform"}
+#: What each mode does, in words, for summaries.
+NORMALIZE_WORDS = {
+    "none": "no level normalisation",
+    "max": "decibels relative to each example's maximum (librosa's ref=np.max)",
+    "standardize": "each example's features standardised (zero mean, unit std)",
+    "freq": "each mel band standardised with statistics fitted on the training split",
+    "lufs": "each waveform normalised to a target loudness (ITU-R BS.1770 LUFS)",
+}
+
+
+def normalizer(mode: str, *, sample_rate: int, n_mels: int, target_lufs: float = -23.0
+               ) -> nn.Module | None:
+    """The module of normalisation ``mode`` (``None`` for ``"none"``)."""
+    if mode == "none":
+        return None
+    if mode == "max":
+        return ak.MaxNormalize()
+    if mode == "standardize":
+        return ak.Standardize()
+    if mode == "freq":
+        return ak.FrequencyStandardize(n_mels)
+    if mode == "lufs":
+        return ak.LoudnessNormalize(sample_rate, target_lufs=target_lufs)
+    raise ValueError(f"normalize must be one of {', '.join(NORMALIZE_MODES)}, got {mode!r}")
 
 
 def context_for(cfg: Any, sample_rate: int, num_classes: int) -> Context:
@@ -177,6 +213,36 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "filter_augment": Augmentation(ak.FilterAugment, "features",
                                    dict(db_range=(-6 * DB_SCALE, 6 * DB_SCALE), n_bands=(3, 6),
                                         mode="linear", p=0.5)),
+    # EQ, distortion and quantisation, dropouts (augkit 0.3).
+    "peaking_eq": Augmentation(below_nyquist(ak.PeakingFilter, "center_hz"), "waveform",
+                               dict(center_hz=(50.0, 7500.0), gain_db=(-12.0, 12.0),
+                                    q=(0.5, 5.0), p=0.5)),
+    "low_shelf": Augmentation(below_nyquist(ak.LowShelfFilter, "cutoff_hz"), "waveform",
+                              dict(cutoff_hz=(50.0, 4000.0), gain_db=(-12.0, 12.0),
+                                   q=(0.5, 1.0), p=0.5)),
+    "high_shelf": Augmentation(below_nyquist(ak.HighShelfFilter, "cutoff_hz"), "waveform",
+                               dict(cutoff_hz=(300.0, 7500.0), gain_db=(-12.0, 12.0),
+                                    q=(0.5, 1.0), p=0.5)),
+    "parametric_eq": Augmentation(
+        below_nyquist(ak.ParametricEQ, "center_hz", "low_shelf_hz", "high_shelf_hz"),
+        "waveform", dict(n_bands=(1, 4), gain_db=(-6.0, 6.0), center_hz=(50.0, 7500.0),
+                         high_shelf_hz=(2000.0, 7000.0), p=0.5)),
+    "clipping": Augmentation(ak.Clipping, "waveform",
+                             dict(percentile=(0.0, 20.0), mode="hard", p=0.5)),
+    "tanh_distortion": Augmentation(ak.TanhDistortion, "waveform",
+                                    dict(drive_db=(5.0, 25.0), p=0.5)),
+    "bit_crush": Augmentation(ak.BitCrush, "waveform", dict(bit_depth=(6, 12), p=0.5)),
+    "mu_law": Augmentation(ak.MuLaw, "waveform", dict(quantization_channels=(16, 256), p=0.5)),
+    "aliasing": Augmentation(below_nyquist(ak.Aliasing, "rate_hz"), "waveform",
+                             dict(rate_hz=(2000.0, 8000.0), p=0.5)),
+    "drop_chunk": Augmentation(ak.DropChunk, "waveform",
+                               dict(n_chunks=(1, 5), chunk_length=(100, 1000), fill="zero",
+                                    p=0.5)),
+    "room": Augmentation(ak.RoomSimulator, "waveform",
+                         dict(absorption=(0.15, 0.6), max_order=6, rir_seconds=0.5, p=0.5)),
+    # Mixing with targets, on the scaled features: one partner permutation per batch.
+    "cutmix": Augmentation(ak.CutMix, "targets", dict(mode="time", alpha=1.0, p=1.0)),
+    "specmix": Augmentation(ak.SpecMix, "targets", dict(gamma=0.1, max_bands=3, p=1.0)),
     # One arm of its own (not in `all`): each example gets num_ops of TRIVIAL_OPS.
     "trivial": Augmentation(trivial_arm, "waveform", dict(num_ops=1, p=1.0)),
 }
@@ -221,11 +287,14 @@ class Clamp(nn.Module):
 
 def build_chain(names: list[str], overrides: dict[str, dict[str, Any]], ctx: Context, *,
                 n_fft: int, hop_length: int, n_mels: int, f_min: float = 0.0,
-                f_max: float | None = None, top_db: float = 80.0) -> ak.Compose:
+                f_max: float | None = None, top_db: float = 80.0, normalize: str = "none",
+                target_lufs: float = -23.0) -> ak.Compose:
     """The chain for an arm: crop waveforms ``(B, 1, T)`` -> model input ``(B, 1, n_mels, frames)``.
 
-    In ``eval()`` only the mel and the scale run; with ``target=`` it also returns
-    soft targets ``(B, K)``.
+    In ``eval()`` only the normaliser (step ``"normalize"``, if any), the mel and the
+    scale run; with ``target=`` it also returns soft targets ``(B, K)``. A waveform
+    normaliser goes first, a features normaliser right after the scale; ``"freq"``
+    needs its statistics fitted (:func:`experiments.train.fit_normalizer`) before use.
     """
     placed: dict[str, list[tuple[str, nn.Module]]] = {w: [] for w in WHERE}
     for name in names:
@@ -235,9 +304,80 @@ def build_chain(names: list[str], overrides: dict[str, dict[str, Any]], ctx: Con
                          f_min=f_min, f_max=f_max, log=None)
     scale = (ak.AmplitudeToDB(top_db=top_db, scale=DB_SCALE) if ctx.scale == "db"
              else Clamp(1e-10))
-    return ak.Compose([*placed["waveform"], ("mel", mel), *placed["spectrogram"],
-                       ("scale", scale), *placed["features"], *placed["targets"]],
+    norm = normalizer(normalize, sample_rate=ctx.sample_rate, n_mels=n_mels,
+                      target_lufs=target_lufs)
+    first = [("normalize", norm)] if norm is not None and NORMALIZE_WHERE[normalize] == \
+        "waveform" else []
+    after = [("normalize", norm)] if norm is not None and not first else []
+    return ak.Compose([*first, *placed["waveform"], ("mel", mel), *placed["spectrogram"],
+                       ("scale", scale), *after, *placed["features"], *placed["targets"]],
                       num_classes=ctx.num_classes)
+
+
+def chain_for(cfg: Any, arm: str, ctx: Context) -> ak.Compose:
+    """The chain of ``arm`` in a run of ``cfg`` (an ``experiments.config.Config``): its
+    augmentations and its normalisation (:func:`arm_normalize`)."""
+    return build_chain(arm_augmentations(arm, cfg.augmentations), cfg.augment, ctx,
+                       n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels,
+                       f_min=cfg.f_min, f_max=cfg.f_max, top_db=cfg.top_db,
+                       normalize=arm_normalize(arm, cfg.normalize),
+                       target_lufs=cfg.target_lufs)
+
+
+def arm_normalize(arm: str, normalize: str) -> str:
+    """The normalisation ``arm`` trains with: ``<mode>`` for ``norm:<mode>``, else the
+    run's ``normalize``."""
+    return arm[len("norm:"):] if arm.startswith("norm:") else normalize
+
+
+@torch.no_grad()
+def cancelled_arms(cfg: Any, arms: list[str], num_classes: int = 2) -> list[str]:
+    """The arms whose augmentations the run's normalisation undoes exactly.
+
+    Measured, not assumed: each arm's chain, with every augmentation forced on
+    (``p=1``), runs on a batch of noise at levels from -40 to 0 dBFS and is compared
+    with the baseline's chain; an arm whose model input is the same to 1e-4 (in the
+    features' units) is cancelled, e.g. ``gain`` under ``max`` or ``standardize``.
+    ``norm:`` arms and ``baseline`` are never listed.
+    """
+    sr = cfg.sample_rate
+    ctx = context_for(cfg, sr, num_classes)
+    g = torch.Generator().manual_seed(0)
+    n = int(round(min(cfg.crop_seconds, 1.0) * sr))
+    level = torch.tensor([1.0, 0.3, 0.1, 0.01]).view(4, 1, 1)
+    wave = level * torch.randn(4, 1, n, generator=g).clamp(-3, 3) / 3
+    base = chain_for(cfg, "baseline", ctx)
+    if cfg.normalize == "freq":
+        base["normalize"].fit(unnormalized_features(base, wave))
+    ref = base.eval()(wave)
+    out = []
+    for arm in arms:
+        if arm == "baseline" or arm.startswith("norm:"):
+            continue
+        names = arm_augmentations(arm, cfg.augmentations)
+        if not names:
+            continue
+        forced = {k: {**cfg.augment.get(k, {}), "p": 1.0} if "p" in AUGMENTATIONS[k].defaults
+                  else cfg.augment.get(k, {}) for k in names}
+        chain = build_chain(names, forced, ctx, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                            n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max,
+                            top_db=cfg.top_db, normalize=cfg.normalize,
+                            target_lufs=cfg.target_lufs)
+        if cfg.normalize == "freq":
+            chain["normalize"].load_state_dict(base["normalize"].state_dict())
+        x = chain.train()(wave, generator=torch.Generator().manual_seed(1))
+        if x.shape == ref.shape and torch.allclose(x, ref, rtol=0, atol=1e-4):
+            out.append(arm)
+    return out
+
+
+def unnormalized_features(chain: ak.Compose, wave: Tensor) -> Tensor:
+    """``chain``'s features without its normaliser (eval mode), to fit ``"freq"`` on."""
+    chain.eval().disable("normalize")
+    try:
+        return chain(wave)
+    finally:
+        chain.enable("normalize")
 
 
 def expand_arms(tokens: list[str], augmentations: list[str]) -> list[str]:
@@ -247,7 +387,10 @@ def expand_arms(tokens: list[str], augmentations: list[str]) -> list[str]:
         raise ValueError(f"unknown augmentation(s) {unknown} in 'augmentations'; "
                          f"registered: {sorted(AUGMENTATIONS)}")
     alone, loo = list(augmentations), [f"all-minus-{a}" for a in augmentations]
-    short = {"alone": alone, "loo": loo, "default": ["baseline", *alone, "all", "trivial", *loo]}
+    # "norms": every normalisation as an arm (norm:none ... norm:lufs).
+    short_norms = [f"norm:{m}" for m in NORMALIZE_MODES]
+    short = {"alone": alone, "loo": loo, "norms": short_norms,
+             "default": ["baseline", *alone, "all", "trivial", *loo]}
     out: list[str] = []
     for tok in tokens:
         for arm in short.get(tok, [tok]):
@@ -263,6 +406,12 @@ def arm_augmentations(arm: str, augmentations: list[str]) -> list[str]:
     """The augmentations an arm turns on."""
     if arm == "baseline":
         return []
+    if arm.startswith("norm:"):
+        mode = arm[len("norm:"):]
+        if mode not in NORMALIZE_MODES:
+            raise ValueError(f"arm {arm!r}: normalisation {mode!r} is not one of "
+                             f"{', '.join(NORMALIZE_MODES)}")
+        return []
     if arm == "all":
         return list(augmentations)
     if arm.startswith("all-minus-"):
@@ -273,7 +422,8 @@ def arm_augmentations(arm: str, augmentations: list[str]) -> list[str]:
     names = arm.split("+")
     bad = [n for n in names if n not in AUGMENTATIONS]
     if bad:
-        valid = ["baseline", "all", "all-minus-<aug>", "alone", "loo", "default",
+        valid = ["baseline", "all", "all-minus-<aug>", "norm:<mode>", "alone", "loo", "norms",
+                 "default",
                  *sorted(AUGMENTATIONS)]
         raise ValueError(f"unknown arm {arm!r}; valid arms: {', '.join(valid)}")
     return names

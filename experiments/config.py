@@ -54,6 +54,14 @@ class Config:
     #: "db": per-example decibels (top_db floor); "clamp": the tutorial's clamped power mel.
     scale: str = "db"
     top_db: float = 80.0
+    #: Level normalisation of every arm's input, in training and evaluation alike:
+    #: "none"; "max" (dB relative to each example's maximum, librosa's ref=np.max);
+    #: "standardize" (each example's features to zero mean, unit std); "freq" (per-mel-band
+    #: mean and std fitted on the training split); "lufs" (each waveform to ``target_lufs``,
+    #: ITU-R BS.1770). ``norm:<mode>`` arms train with another mode (``experiments.arms``).
+    normalize: str = "none"
+    #: "lufs" only: the integrated loudness every clip is brought to.
+    target_lufs: float = -23.0
     # Model and optimisation.
     backbone: str = "cnn_small"
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -79,7 +87,17 @@ class Config:
     step_size: int = 10
     #: "step" only: the factor of each decay (StepLR's gamma).
     gamma: float = 0.1
+    #: "converge" (the default): train until validation stops improving, within a cap,
+    #: then decay the lr to 0 (``experiments.train.Convergence``); "fixed": ``epochs``
+    #: epochs for every arm on ``schedule`` (budget parity; the tutorial replicas).
+    protocol: str = "converge"
+    #: "fixed" only: the budget of every arm.
     epochs: int = 15
+    #: "converge" only: the hard cap on epochs, the final decay included.
+    max_epochs: int = 60
+    #: "converge" only: epochs without a rise of the 3-epoch mean validation accuracy
+    #: by one validation clip's worth before the lr decays.
+    patience: int = 5
     batch_size: int = 32
     eval_batch_size: int = 64
     label_smoothing: float = 0.0
@@ -119,6 +137,9 @@ class Config:
     synthetic: dict[str, Any] = field(default_factory=lambda: dict(
         n_per_class=30, seconds=6.0, sample_rate=16000, seed=0))
 
+
+#: How long each arm trains: until it converges (within ``max_epochs``) or a fixed budget.
+PROTOCOLS = ("converge", "fixed")
 
 PRESETS = ("quick", "tutorial", "tutorial-advanced", "augkit", "fsdd")
 
@@ -319,13 +340,28 @@ def validate(cfg: Config) -> None:
     """
     positive = dict(sample_rate=cfg.sample_rate, crop_seconds=cfg.crop_seconds, n_fft=cfg.n_fft,
                     hop_length=cfg.hop_length, n_mels=cfg.n_mels, lr=cfg.lr, epochs=cfg.epochs,
-                    batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size,
-                    input_size=cfg.input_size)
+                    max_epochs=cfg.max_epochs, batch_size=cfg.batch_size,
+                    eval_batch_size=cfg.eval_batch_size, input_size=cfg.input_size)
     for name, v in positive.items():
         if not v > 0:
             raise ValueError(f"{name} must be > 0, got {v!r}")
     if cfg.scale not in ("db", "clamp"):
         raise ValueError(f"scale must be 'db' or 'clamp', got {cfg.scale!r}")
+    from .arms import NORMALIZE_MODES
+
+    if cfg.normalize not in NORMALIZE_MODES:
+        raise ValueError(f"normalize must be one of {', '.join(NORMALIZE_MODES)}, got "
+                         f"{cfg.normalize!r}")
+    if cfg.scale == "clamp" and cfg.normalize in ("max", "standardize", "freq"):
+        raise ValueError(f"normalize {cfg.normalize!r} works on decibel features; scale "
+                         "'clamp' gives power (use scale 'db', or normalize 'lufs' or 'none')")
+    if not -70.0 <= cfg.target_lufs <= 0.0:
+        raise ValueError(f"target_lufs must be in [-70, 0] LUFS, got {cfg.target_lufs!r}")
+    if cfg.protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got "
+                         f"{cfg.protocol!r}")
+    if cfg.patience < 1:
+        raise ValueError(f"patience must be an integer >= 1 (epochs), got {cfg.patience!r}")
     if cfg.optimizer not in ("adamw", "adam"):
         raise ValueError(f"optimizer must be 'adamw' or 'adam', got {cfg.optimizer!r}")
     if cfg.schedule not in ("cosine", "constant", "step"):
@@ -397,8 +433,14 @@ def validate(cfg: Config) -> None:
             raise ValueError(f"gpus_per_run={cfg.gpus_per_run:g} with device cpu: use "
                              "--gpus-per-run 0 on the CPU")
     _check_frontend(cfg)
-    if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
-        raise ValueError(f"warmup_epochs must be in [0, epochs], got {cfg.warmup_epochs}")
+    budget = cfg.epochs if cfg.protocol == "fixed" else cfg.max_epochs
+    if cfg.warmup_epochs < 0 or cfg.warmup_epochs > budget:
+        name = "epochs" if cfg.protocol == "fixed" else "max_epochs"
+        raise ValueError(f"warmup_epochs must be in [0, {name}], got {cfg.warmup_epochs}")
+    if cfg.protocol == "converge" and cfg.max_epochs < math.ceil(cfg.warmup_epochs) + 4:
+        raise ValueError(f"max_epochs={cfg.max_epochs} leaves no room for the warmup "
+                         f"({cfg.warmup_epochs:g} epochs), a 3-epoch validation mean and the "
+                         f"final decay; use at least {math.ceil(cfg.warmup_epochs) + 4}")
     if cfg.schedule == "step" and cfg.warmup_epochs != int(cfg.warmup_epochs):
         raise ValueError(f"warmup_epochs must be a whole number of epochs with schedule "
                          f"'step', got {cfg.warmup_epochs:g}")
@@ -437,8 +479,15 @@ def identity(cfg: Config) -> dict[str, Any]:
         d.pop(k)
     # Fields newer than some results folders: left out at their defaults, so that a
     # folder written before they existed still resumes (they did not change its runs).
+    # Settings the protocol does not use are left out, so that changing them does not
+    # block a resume; a fixed-budget identity is the one written before protocols existed.
+    unused = (("protocol", "max_epochs", "patience") if cfg.protocol == "fixed" else
+              ("epochs", "schedule", "step_size", "gamma", "warmup_start_factor"))
+    for k in unused:
+        d.pop(k)
     defaults = Config()
-    for k in ("input_size", "warmup_start_factor", "step_size", "gamma"):
-        if d[k] == getattr(defaults, k):
+    for k in ("input_size", "warmup_start_factor", "step_size", "gamma", "normalize",
+              "target_lufs"):
+        if k in d and d[k] == getattr(defaults, k):
             d.pop(k)
     return d

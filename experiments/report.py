@@ -21,6 +21,17 @@ baseline (:func:`verdict`), and flags arms that look undertrained:
   drops is, and its mean final training accuracy is below :data:`FITTED_ACC`.
 * **underfit**: the arm's mean final training accuracy is more than
   :data:`UNDERFIT_GAP` (10 points) below the baseline's.
+* **not converged**: under the converge protocol, a run of the arm was ended by
+  the cap (``max_epochs``), not by patience. Its verdict is *not converged*, never
+  helps or hurts; so is every arm's when a baseline run was ended by the cap.
+* **cancelled**: the run's normalisation undoes the arm exactly (measured by
+  :func:`experiments.arms.cancelled_arms`): e.g. ``gain`` under ``max``.
+
+Besides the primary metric's interval, every arm has its paired interval on
+validation (``diff_val``), the data the selection uses; a ``norm:<mode>`` arm
+whose validation interval lies above zero means the baseline's normalisation is
+not the strongest, and the summary says that augmentation gains may be
+normalisation.
 """
 
 from __future__ import annotations
@@ -53,9 +64,10 @@ UNDERFIT_GAP = 0.10
 #: it is not flagged "still improving", however its loss still falls.
 FITTED_ACC = 0.95
 
-COLUMNS = ["arm", "seed", "fold", "augmentations", "epochs", "selected_epoch", "val_acc",
-           "val_acc_centre", "val_f1", "val_loss", "test_acc", "test_acc_centre", "test_f1",
-           "test_loss", "final_val_acc", "final_test_acc", "final_train_acc",
+COLUMNS = ["arm", "seed", "fold", "augmentations", "normalize", "protocol", "epochs", "stop",
+           "converged", "selected_epoch", "val_acc", "val_acc_centre", "val_f1", "val_loss",
+           "test_acc", "test_acc_centre", "test_f1", "test_loss", "final_val_acc",
+           "final_train_acc",
            "train_loss_drop", "still_improving", "train_acc_vs_baseline", "underfit", "time_s",
            "wall_s", "device", "threads", "train_clips_per_s", "params", "status", "error"]
 
@@ -97,16 +109,19 @@ def still_improving(history: list[EpochLog]) -> bool:
 
 def result_row(r: RunResult) -> dict:
     row = {"arm": r.arm, "seed": r.seed, "fold": r.fold,
-           "augmentations": "+".join(r.augmentations) or "-", "epochs": len(r.history),
-           "selected_epoch": r.selected_epoch, "time_s": round(r.time_s, 2),
+           "augmentations": "+".join(r.augmentations) or "-", "normalize": r.normalize,
+           "protocol": r.protocol, "epochs": len(r.history), "stop": r.stop,
+           "converged": r.converged, "selected_epoch": r.selected_epoch,
+           "time_s": round(r.time_s, 2),
            "wall_s": round(r.wall_s, 2), "device": r.device, "threads": r.threads,
            "train_clips_per_s": round(r.train_clips_per_s, 1), "params": r.params,
            "final_val_acc": r.final_val_acc, "final_train_acc": r.final_train_acc,
-           "final_test_acc": math.nan if r.final_test_acc is None else r.final_test_acc,
-           "train_loss_drop": train_loss_drop(r.history), "status": r.status,
+           # judged under the fixed protocol only: a converged run's decay lowers its loss
+           "train_loss_drop": (train_loss_drop(r.history) if r.protocol == "fixed"
+                               else math.nan), "status": r.status,
            "error": r.error or ""}
     if not r.ok:  # nothing of a diverged run may enter a mean
-        for k in ("final_val_acc", "final_train_acc", "final_test_acc", "train_loss_drop"):
+        for k in ("final_val_acc", "final_train_acc", "train_loss_drop"):
             row[k] = math.nan
     row["still_improving"] = _still_improving(row["train_loss_drop"], row["final_train_acc"])
     for split, m in (("val", r.val), ("test", r.test)):
@@ -163,7 +178,13 @@ def verdict(diff: float, lo: float, hi: float, n: int) -> str:
     return "indistinguishable"
 
 
-def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
+def _capped(runs: pd.DataFrame) -> bool:
+    """Some ``ok`` run of these was ended by the converge protocol's cap."""
+    return bool(((runs.status == "ok") & (runs.stop == "cap")).any())
+
+
+def summary_frame(df: pd.DataFrame, cancelled: tuple[str, ...] | list[str] = ()
+                  ) -> pd.DataFrame:
     """One row per arm over its ``ok`` runs: means, stds, n, failed count, Δ vs baseline.
 
     Also ``verdict`` (:func:`verdict` of the primary metric's paired interval;
@@ -172,10 +193,14 @@ def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
     runs judged, ``judged`` of them), ``still_improving`` (that mean above
     :data:`STILL_IMPROVING_DROP` and the mean final training accuracy below
     :data:`FITTED_ACC`) and ``underfit`` (mean final training accuracy more
-    than :data:`UNDERFIT_GAP` below the baseline's).
+    than :data:`UNDERFIT_GAP` below the baseline's); ``epochs_mean``, ``not_converged``
+    (a run ended by the cap: the verdict is then ``"not converged"``, and so is every
+    arm's when the baseline has such a run), ``cancelled`` (in ``cancelled``), and the
+    validation interval ``diff_val``, ``ci_lo_val``, ``ci_hi_val``, ``verdict_val``.
     """
     metric = primary_metric(df)
     has_base = "baseline" in set(df.arm[df.status == "ok"])
+    base_capped = _capped(df[df.arm == "baseline"])
     rows = []
     for arm, all_runs in df.groupby("arm", sort=False):
         g = all_runs[all_runs.status == "ok"]
@@ -188,12 +213,21 @@ def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
         row["judged"] = len(drops)
         row["still_improving"] = _still_improving(row["train_loss_drop"],
                                                   row["final_train_acc"])
-        row["verdict"] = "reference" if arm == "baseline" else "no baseline"
+        row["epochs_mean"] = float(g["epochs"].mean()) if len(g) else math.nan
+        row["not_converged"] = _capped(all_runs)
+        row["cancelled"] = arm in cancelled
+        row["verdict"] = row["verdict_val"] = "reference" if arm == "baseline" else "no baseline"
         if has_base and arm != "baseline":
             row["diff"], (row["ci_lo"], row["ci_hi"]), row["n_pairs"] = paired_diff(df, arm,
                                                                                       metric)
             row["verdict"] = (verdict(row["diff"], row["ci_lo"], row["ci_hi"], row["n_pairs"])
                               if len(g) else "failed")
+            row["diff_val"], (row["ci_lo_val"], row["ci_hi_val"]), _ = paired_diff(
+                df, arm, "val_acc")
+            row["verdict_val"] = (verdict(row["diff_val"], row["ci_lo_val"], row["ci_hi_val"],
+                                          row["n_pairs"]) if len(g) else "failed")
+            if len(g) and (row["not_converged"] or base_capped):
+                row["verdict"] = row["verdict_val"] = "not converged"
         rows.append(row)
     s = pd.DataFrame(rows)
     if s.empty:
@@ -210,10 +244,12 @@ def _pm(mean, std, pct=True):
     return f"{mean * s:.1f}" + ("" if math.isnan(std) else f" ± {std * s:.1f}")
 
 
-def _interval(r) -> str:
-    """``+3.1 [+0.5, +5.7]`` points, or ``+3.1`` without an interval."""
-    ci = "" if math.isnan(r.ci_lo) else f" [{r.ci_lo * 100:+.1f}, {r.ci_hi * 100:+.1f}]"
-    return f"{r['diff'] * 100:+.1f}{ci}"
+def _interval(r, suffix: str = "") -> str:
+    """``+3.1 [+0.5, +5.7]`` points, or ``+3.1`` without an interval (``suffix="_val"``:
+    the validation interval)."""
+    lo, hi = r["ci_lo" + suffix], r["ci_hi" + suffix]
+    ci = "" if math.isnan(lo) else f" [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+    return f"{r['diff' + suffix] * 100:+.1f}{ci}"
 
 
 def _n_words(ns, folds: bool) -> str:
@@ -223,8 +259,9 @@ def _n_words(ns, folds: bool) -> str:
 
 
 def _flags(r) -> str:
-    words = [w for w, on in (("underfit", r.underfit), ("still improving", r.still_improving))
-             if on]
+    words = [w for w, on in (("not converged", r.not_converged), ("underfit", r.underfit),
+                             ("still improving", r.still_improving),
+                             ("cancelled by the normalisation", r.cancelled)) if on]
     return ", ".join(words) or "-"
 
 
@@ -233,8 +270,11 @@ def flag_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
     ok = df[df.status == "ok"]
     if ok.empty:
         return []
-    judged = sorted({int(e) for e in ok.epochs if e >= MIN_TREND_EPOCHS})
-    if not judged:
+    judged = sorted({int(e) for e in ok.epochs[ok.protocol == "fixed"] if e >= MIN_TREND_EPOCHS})
+    if not (ok.protocol == "fixed").any():
+        trend = ("*not converged*: a run of the arm ended at the epoch cap (`max_epochs`) while "
+                 "its validation accuracy was still rising; its verdict is withheld")
+    elif not judged:
         trend = (f"*still improving* is not judged: the runs have fewer than "
                  f"{MIN_TREND_EPOCHS} epochs")
     else:
@@ -316,19 +356,40 @@ def verdict_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
         g, text = named("no interval")
         if len(g):
             lines.append(f"- **no interval** (one seed paired with the baseline): {text}")
+        g = others[others.verdict == "not converged"]
+        if len(g):
+            whose = ("a baseline run" if _capped(df[df.arm == "baseline"]) else
+                     "some of their runs")
+            lines.append(f"- **not converged** (no verdict: {whose} ended at the epoch cap, "
+                         f"still improving on validation; raise `--max-epochs`): "
+                         f"{', '.join(g.arm)}")
         for v, why in (("failed", "every run failed"),
                        ("no pairs", "no seed in common with an ok baseline run")):
             g = others[others.verdict == v]
             if len(g):
                 lines.append(f"- **no verdict**, {why}: {', '.join(g.arm)}")
+    norms = others[others.arm.str.startswith("norm:") & (others.verdict_val == "helps")] \
+        if len(others) else others
+    if len(norms):
+        named_norms = ", ".join(f"{r.arm} {_interval(r, '_val')}" for _, r in norms.iterrows())
+        lines += ["", f"**Normalisation beats the baseline on validation**: {named_norms} "
+                  "points (paired 95% interval above zero). The baseline's normalisation is not "
+                  "the strongest here, so the gains of augmentation arms may be normalisation, "
+                  "not augmentation: run the ablation again with `--normalize "
+                  f"{norms.sort_values('diff_val').iloc[-1].arm[len('norm:'):]}`."]
     ranked = s.dropna(subset=["val_acc"]).sort_values("val_acc", ascending=False) \
         if len(s) else s
     if not len(ranked):
         return lines + ["", "No run finished ok."]
     best = ranked.iloc[0]
-    head = f"Best arm on validation: **{best.arm}** ({best.val_acc * 100:.1f}% val acc)"
+    head = f"Best arm on validation: **{best.arm}** ({best.val_acc * 100:.1f}% val acc"
+    if best.arm != "baseline" and "diff_val" in best and not math.isnan(best.diff_val):
+        head += f", {_interval(best, '_val')} points over the baseline on validation"
+    head += ")"
     v = best.verdict
-    if v == "reference":
+    if v == "not converged":
+        tail = "; it has no verdict: it or the baseline did not converge."
+    elif v == "reference":
         tail = "; no arm beats the baseline on validation."
     elif v == "no baseline":
         tail = "; there is no baseline to compare it with."
@@ -349,37 +410,78 @@ def verdict_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
     return lines + ["", head + tail]
 
 
-def summary_markdown(df: pd.DataFrame, title: str, context: str = "") -> str:
-    s = summary_frame(df)
+def protocol_lines(df: pd.DataFrame) -> list[str]:
+    """The baseline's normalisation and the training protocol, in words (summary.md's
+    first lines)."""
+    from .arms import NORMALIZE_WORDS
+
+    ok = df[df.status == "ok"]
+    base = df[df.arm == "baseline"]
+    modes = sorted(set(base.normalize)) or sorted(set(df.normalize[~df.arm.str.startswith(
+        "norm:")]))
+    norm = " / ".join(f"`{m}` ({NORMALIZE_WORDS.get(m, m)})" for m in modes) or "-"
+    lines = [f"**Baseline**: no augmentation, normalisation {norm}; every augmentation arm "
+             "uses the same normalisation, in training and evaluation."]
+    protocols = sorted(set(ok.protocol))
+    if protocols == ["converge"]:
+        capped = int((ok.stop == "cap").sum())
+        lines.append(
+            f"**Protocol**: converge: each run trains until its 3-epoch mean validation "
+            f"accuracy stops rising (patience), then its learning rate decays linearly to 0; "
+            f"epochs used {int(ok.epochs.min())}-{int(ok.epochs.max())}"
+            + (f"; {capped} run(s) hit the epoch cap (*not converged*)." if capped else
+               "; every run converged before the cap."))
+    elif protocols == ["fixed"]:
+        lines.append(f"**Protocol**: fixed budget: every run trains "
+                     f"{'/'.join(str(int(e)) for e in sorted(set(ok.epochs)))} epochs "
+                     "(budget parity; an arm may end while still learning).")
+    elif protocols:
+        lines.append(f"**Protocol**: mixed ({', '.join(protocols)}): runs from different "
+                     "protocols are compared; read the differences with care.")
+    return lines
+
+
+def summary_markdown(df: pd.DataFrame, title: str, context: str = "",
+                     cancelled: tuple[str, ...] | list[str] = ()) -> str:
+    s = summary_frame(df, cancelled)
     metric = primary_metric(df)
     has_test = metric == "test_acc"
-    head = ["arm", "n", "val acc %"] + (["test acc %", "test macro-F1 %"] if has_test else
-                                        ["val macro-F1 %"])
-    head += ["train acc % (last epoch)", f"Δ {metric.replace('_', ' ')} vs baseline [95% CI]",
-             "flags"]
+    head = ["arm", "n", "epochs", "val acc %"] + (["test acc %", "test macro-F1 %"] if has_test
+                                                  else ["val macro-F1 %"])
+    head += ["train acc % (last epoch)", "Δ val acc vs baseline [95% CI]"]
+    if has_test:
+        head.append("Δ test acc vs baseline [95% CI]")
+    head.append("flags")
     any_failed = bool(len(s) and (s.failed > 0).any())
     if any_failed:
         head.append("failed runs")
-    lines = [f"# {title}", "", context, "",
+    lines = [f"# {title}", "", *protocol_lines(df), "", context, "",
              f"Mean ± std over seeds (n). Δ is paired over seeds: arm minus baseline on the "
              f"same seed{' and fold' if df['fold'].nunique() > 1 else ''}, with a 95% "
              f"t-interval. Epochs are selected on validation"
-             + ("; test is reported at the selected epoch." if has_test else
+             + ("; test is read once, at the selected epoch." if has_test else
                 "; there is no test split, so these are validation scores."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in s.iterrows():
-        cells = [r.arm, str(r.n), _pm(r.val_acc, r.val_acc_std)]
+        cells = [r.arm, str(r.n), "-" if math.isnan(r.epochs_mean) else f"{r.epochs_mean:.0f}",
+                 _pm(r.val_acc, r.val_acc_std)]
         cells += ([_pm(r.test_acc, r.test_acc_std), _pm(r.test_f1, r.test_f1_std)] if has_test
                   else [_pm(r.val_f1, r.val_f1_std)])
         cells.append(_pm(r.final_train_acc, r.final_train_acc_std))
-        if "diff" in r and not (isinstance(r["diff"], float) and math.isnan(r["diff"])):
-            cells.append(f"{_interval(r)} (n={int(r.n_pairs)})")
-        else:
-            cells.append("-")
+        for suffix in ("_val", "") if has_test else ("_val",):
+            key = "diff" + suffix
+            if key in r and not (isinstance(r[key], float) and math.isnan(r[key])):
+                cells.append(f"{_interval(r, suffix)} (n={int(r.n_pairs)})")
+            else:
+                cells.append("-")
         cells.append(_flags(r))
         if any_failed:
             cells.append(f"{int(r.failed)} failed" if r.failed else "-")
         lines.append("| " + " | ".join(cells) + " |")
+    if len(s) and s.cancelled.any():
+        lines += ["", "*cancelled by the normalisation*: the baseline's normalisation undoes "
+                  "these arms exactly (their model input equals the baseline's, measured): "
+                  f"{', '.join(s.arm[s.cancelled])}; any difference is noise."]
     flags = flag_lines(df, s)
     lines += ([""] + flags if flags else []) + [""] + verdict_lines(df, s)
     failed = df[df.status != "ok"]
@@ -466,13 +568,17 @@ def confusion_figure(cm: np.ndarray, classes: list[str], title: str):
 
 
 def write_report(out: Path, results: list[RunResult], arm_order: list[str], classes: list[str],
-                 title: str, context: str = "", plots: bool = True) -> pd.DataFrame:
-    """Write results.csv and summary.md, and with ``plots`` the PNGs; return the frame."""
+                 title: str, context: str = "", plots: bool = True,
+                 cancelled: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+    """Write results.csv and summary.md, and with ``plots`` the PNGs; return the frame.
+
+    ``cancelled``: arms the normalisation undoes (:func:`experiments.arms.cancelled_arms`).
+    """
     df = results_frame(results, arm_order)
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format="%.4f")
     atomic_write_text(out / "results.csv", buf.getvalue())
-    atomic_write_text(out / "summary.md", summary_markdown(df, title, context))
+    atomic_write_text(out / "summary.md", summary_markdown(df, title, context, cancelled))
     ok = [r for r in results if r.ok]
     if not plots or not ok:
         return df

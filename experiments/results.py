@@ -48,7 +48,14 @@ class RunResult:
     """Everything one (arm, seed, fold) run produced.
 
     ``val`` and ``test`` are at the epoch selected on validation; ``final_*`` at
-    the last epoch. ``test`` is ``None`` when the split has no test set.
+    the last epoch. ``test`` is ``None`` when the split has no test set. Test is read
+    once, at the selected epoch: ``final_test_acc`` is ``None`` (results written by
+    augkit 0.2 also read test at the last epoch there).
+
+    ``normalize`` is the run's level normalisation; ``protocol`` ``"converge"`` or
+    ``"fixed"``; ``stop`` why training ended: ``"patience"`` (converged: validation
+    stopped improving), ``"cap"`` (the converge protocol's ``max_epochs`` came first:
+    not converged), ``"budget"`` (the fixed protocol's epochs) or ``"diverged"``.
 
     ``status`` is exactly ``"ok"`` or ``"failed"``. A failed run (training diverged:
     a non-finite loss) has ``val = test = None``, ``selected_epoch = 0``, the
@@ -79,6 +86,9 @@ class RunResult:
     device: str = ""
     threads: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    normalize: str = "none"
+    protocol: str = "fixed"
+    stop: str = "budget"
     status: str = "ok"
     error: str | None = None
 
@@ -91,6 +101,11 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def converged(self) -> bool | None:
+        """``True``: stopped by patience; ``False``: by the cap; ``None``: fixed protocol."""
+        return {"patience": True, "cap": False}.get(self.stop)
 
     @property
     def primary(self) -> Metrics | None:

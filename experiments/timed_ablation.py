@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     if a.clips < 50:
         p.error("--clips must be at least 50 (10 classes, 5 each for a 60/20/20 split)")
     device = torch.device(a.device)
-    overrides = {"epochs": a.epochs, "backbone": a.backbone, "crop_seconds": a.crop_seconds,
+    overrides = {"protocol": "fixed", "epochs": a.epochs, "backbone": a.backbone,
+                 "crop_seconds": a.crop_seconds,
                  "sample_rate": a.sample_rate, "device": a.device, "swanlab_mode": "disabled",
                  "split": "holdout", "warmup_epochs": min(1.0, a.epochs)}
     cfg = C.resolve("augkit", overrides=overrides)

@@ -5,8 +5,14 @@ a batch is an index slice of a device-side permutation, cropped per example on
 the device. Evaluation averages logits over crops that cover each whole clip
 (multi-crop, as many crops as that clip's own length needs) and also reports the
 single centre crop. The epoch is selected on validation; the test split, if any,
-is evaluated once, at that epoch's weights. A non-finite loss stops the run: it
-is returned with ``status="failed"`` and the reason.
+is read once, at that epoch's weights, after training. A non-finite loss stops
+the run: it is returned with ``status="failed"`` and the reason.
+
+How long a run trains is the config's ``protocol``: ``"fixed"`` trains ``epochs``
+epochs on ``schedule``; ``"converge"`` (:class:`Convergence`) warms up, holds the
+learning rate until validation stops improving (or the cap comes near), then decays
+it linearly to 0, so that every arm ends fully decayed, each after as many epochs as
+it needed.
 
 Under ``torchrun`` (a default process group of K > 1 processes) one run is
 data-parallel: every rank holds the dataset on its own device, takes its 1/K of
@@ -33,7 +39,7 @@ from torch import Tensor, nn
 
 import augkit as ak
 
-from .arms import build_chain, context_for
+from .arms import arm_normalize, build_chain, context_for
 from .config import Config
 from .data import AudioSet
 from .results import EpochLog, Metrics, RunResult
@@ -162,6 +168,81 @@ def lr_lambda(schedule: str, epochs: int, warmup_epochs: float, steps_per_epoch:
     return f
 
 
+def decay_epochs(epochs_so_far: int) -> int:
+    """Epochs of the converge protocol's final linear decay: ``max(3, ceil(20%))`` of the
+    epochs trained before it."""
+    return max(3, math.ceil(0.2 * epochs_so_far))
+
+
+def last_start(max_epochs: int) -> int:
+    """The last epoch after which the decay can start and still end by ``max_epochs``."""
+    e = max_epochs
+    while e > 1 and e + decay_epochs(e) > max_epochs:
+        e -= 1
+    return e
+
+
+class Convergence:
+    """The ``converge`` protocol: the lr factor of each step, and when to stop.
+
+    Linear warmup over ``warmup_epochs`` (per step), then a constant lr. After each
+    epoch, the mean validation accuracy of the last 3 epochs is compared with the
+    best such mean so far: a rise of at least one validation clip's worth
+    (``1 / n_val``) resets the count, anything less adds one. When the count reaches
+    ``patience`` (**converged**), or at epoch :func:`last_start` of ``max_epochs``
+    (**cap**: not converged), the lr decays linearly to 0 over :func:`decay_epochs`
+    more epochs, and the run ends there; the epoch is then selected on validation as
+    in every run. Every arm thus ends fully decayed and within ``max_epochs``.
+
+    ``factor(step)`` is the ``LambdaLR`` function; ``update(epoch, val_acc)`` returns
+    whether to train another epoch. ``reason`` is ``"patience"`` or ``"cap"`` once the
+    decay started, and ``decay_from`` that epoch.
+    """
+
+    def __init__(self, steps_per_epoch: int, warmup_epochs: float, max_epochs: int,
+                 patience: int, n_val: int) -> None:
+        self.steps, self.max_epochs, self.patience = steps_per_epoch, max_epochs, patience
+        self.warm = int(round(warmup_epochs * steps_per_epoch))
+        self.min_rise = 1.0 / max(1, n_val)
+        self.accs: list[float] = []
+        self.best = -math.inf
+        self.since = 0
+        self.reason: str | None = None
+        self.decay_from: int | None = None
+        self._decay: tuple[int, int] | None = None  # (first step, steps)
+        self.end: int | None = None
+
+    def factor(self, step: int) -> float:
+        if step < self.warm:
+            return (step + 1) / self.warm
+        if self._decay is None:
+            return 1.0
+        first, n = self._decay
+        return max(0.0, 1.0 - (step - first + 1) / n)
+
+    def update(self, epoch: int, val_acc: float) -> bool:
+        """Record epoch ``epoch``'s validation accuracy; ``True``: train another epoch."""
+        if self.end is not None:
+            return epoch < self.end
+        self.accs.append(val_acc)
+        if len(self.accs) >= 3:
+            mean = sum(self.accs[-3:]) / 3
+            if mean >= self.best + self.min_rise - 1e-9:
+                self.best, self.since = mean, 0
+            else:
+                self.since += 1
+        if self.since >= self.patience:
+            self.reason = "patience"
+        elif epoch >= last_start(self.max_epochs):
+            self.reason = "cap"
+        else:
+            return True
+        n = decay_epochs(epoch)
+        self.decay_from, self.end = epoch, epoch + n
+        self._decay = (epoch * self.steps, n * self.steps)
+        return True
+
+
 def build_model(cfg: Config, num_classes: int, device: torch.device) -> nn.Module:
     adapter = ak.InputAdapter(out_chans=3, size=cfg.input_size) if cfg.tutorial_input else None
     model = ak.create_backbone(cfg.backbone, num_classes, in_chans=1, pretrained=cfg.pretrained,
@@ -170,14 +251,16 @@ def build_model(cfg: Config, num_classes: int, device: torch.device) -> nn.Modul
     return model.to(device, memory_format=torch.channels_last)
 
 
-def build_optimizer(cfg: Config, model: nn.Module, steps_per_epoch: int):
-    """``(optimizer, per-step scheduler)`` from the config's optimisation fields."""
+def build_optimizer(cfg: Config, model: nn.Module, steps_per_epoch: int,
+                    convergence: Convergence | None = None):
+    """``(optimizer, per-step scheduler)`` from the config's optimisation fields; with
+    ``convergence``, its :meth:`Convergence.factor` is the schedule."""
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_lambda(cfg.schedule, cfg.epochs, cfg.warmup_epochs, steps_per_epoch,
-                       cfg.step_size, cfg.gamma, cfg.warmup_start_factor))
-    return opt, sched
+    f = convergence.factor if convergence is not None else lr_lambda(
+        cfg.schedule, cfg.epochs, cfg.warmup_epochs, steps_per_epoch, cfg.step_size,
+        cfg.gamma, cfg.warmup_start_factor)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
 @dataclass
@@ -208,6 +291,8 @@ class Trainer:
     world: int = 1
     #: Crop every training clip at this position (0 start, 0.5 centre), not at random.
     fixed_position: float | None = None
+    #: The converge protocol's state (``None``: the fixed protocol).
+    convergence: Convergence | None = None
 
     @property
     def steps(self) -> int:
@@ -285,9 +370,39 @@ def device_label(device: torch.device) -> str:
     return str(device.type)
 
 
+@torch.no_grad()
+def fit_normalizer(chain: ak.Compose, data: AudioSet, train_idx: Tensor, crop_len: int,
+                   batch_size: int) -> dict[str, list[float]] | None:
+    """Fit the chain's ``"freq"`` normaliser on the training clips only; its statistics.
+
+    The features are those evaluation sees (the crops that cover each training clip,
+    no augmentation); validation and test clips are never read. ``None`` when the
+    chain's normaliser needs no fitting.
+    """
+    norm = chain.steps["normalize"] if "normalize" in chain.names else None
+    if not isinstance(norm, ak.FrequencyStandardize):
+        return None
+    rows, positions = eval_positions(data.lengths[train_idx], crop_len)
+    chain.eval().disable("normalize")
+    try:
+        norm.reset()
+        for s in range(0, rows.shape[0], batch_size):
+            wave = data.crop(train_idx[rows[s:s + batch_size]], crop_len,
+                             positions[s:s + batch_size])
+            norm.fit(chain(wave))
+    finally:
+        chain.enable("normalize")
+    return {"mean": norm.mean.tolist(), "std": norm.std.tolist(),
+            "frames": int(norm.count)}
+
+
 def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSet,
-                 train_idx: Tensor) -> Trainer:
-    """Seed, build the chain, model (DDP in a process group), optimizer and generators."""
+                 train_idx: Tensor, normalize: str | None = None, n_val: int = 1) -> Trainer:
+    """Seed, build the chain, model (DDP in a process group), optimizer and generators.
+
+    ``normalize``: the chain's normalisation (default: the config's); ``n_val``: the
+    validation clips, whose one clip's worth is the converge protocol's least rise.
+    """
     rank, world = rank_world()
     device = data.labels.device
     torch.manual_seed(seed)
@@ -298,7 +413,9 @@ def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSe
     ctx = context_for(cfg, data.sample_rate, len(data.classes))
     chain = build_chain(augmentations, cfg.augment, ctx, n_fft=cfg.n_fft,
                         hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
-                        f_max=cfg.f_max, top_db=cfg.top_db).to(device)
+                        f_max=cfg.f_max, top_db=cfg.top_db,
+                        normalize=cfg.normalize if normalize is None else normalize,
+                        target_lufs=cfg.target_lufs).to(device)
     model = build_model(cfg, len(data.classes), device)
     bs = min(cfg.batch_size, train_idx.shape[0])
     step_fn: nn.Module = model
@@ -310,11 +427,14 @@ def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSe
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         step_fn = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt, sched = build_optimizer(cfg, model, max(1, train_idx.shape[0] // bs))
+    steps = max(1, train_idx.shape[0] // bs)
+    conv = (Convergence(steps, cfg.warmup_epochs, cfg.max_epochs, cfg.patience, n_val)
+            if cfg.protocol == "converge" else None)
+    opt, sched = build_optimizer(cfg, model, steps, conv)
     return Trainer(model, torch.compile(step_fn) if cfg.compile else step_fn, chain, opt, sched,
                    data, train_idx, bs, crop_len, cfg.label_smoothing, gen,
                    autocast=device.type == "cuda", order_generator=order, rank=rank,
-                   world=world)
+                   world=world, convergence=conv)
 
 
 def _sync_buffers(model: nn.Module) -> None:
@@ -343,9 +463,14 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
     data; all return the same result (see the module's docstring).
     """
     device = data.labels.device
-    trainer = make_trainer(cfg, augmentations, seed, data, splits["train"])
+    normalize = arm_normalize(arm, cfg.normalize)
+    trainer = make_trainer(cfg, augmentations, seed, data, splits["train"], normalize,
+                           n_val=int(splits["val"].shape[0]))
     model, chain, opt, bs, crop_len = (trainer.model, trainer.chain, trainer.opt,
                                        trainer.batch_size, trainer.crop_len)
+    stats = fit_normalizer(chain, data, splits["train"], crop_len, cfg.eval_batch_size)
+    extra = {} if stats is None else {"norm_stats": stats}
+    conv = trainer.convergence
     world = trainer.world
     where = device_label(device) if world == 1 else f"{world} x {device_label(device)}"
 
@@ -358,7 +483,9 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
     t_start, train_time = time.perf_counter(), 0.0
     history: list[EpochLog] = []
     best: tuple[tuple[float, float], int, Metrics, dict] | None = None
-    for epoch in range(1, cfg.epochs + 1):
+    epoch, more = 0, True
+    while more:
+        epoch += 1
         loss, acc, clips_per_s = trainer.epoch(on_examples if epoch == 1 else None)
         train_time += trainer.steps * bs / clips_per_s
         val = evaluate_on("val")
@@ -377,25 +504,29 @@ def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: 
                 time_s=time.perf_counter() - t_start,
                 train_clips_per_s=epoch * trainer.steps * bs / train_time,
                 params=sum(p.numel() for p in model.parameters()), device=where,
-                threads=torch.get_num_threads(), status="failed",
+                threads=torch.get_num_threads(), normalize=normalize, protocol=cfg.protocol,
+                stop="diverged", extra=extra, status="failed",
                 error=f"the {what} loss is not finite ({value}) at epoch {epoch}: training "
                       f"diverged (lr {cfg.lr:g}); try a lower --lr")
         if best is None or (val.acc, -val.loss) > best[0]:
             best = ((val.acc, -val.loss), epoch, val, copy.deepcopy(model.state_dict()))
         if on_epoch is not None:
             on_epoch(history[-1])
-    final_test_acc = test = None
-    if "test" in splits:
-        final_test_acc = evaluate_on("test").acc
+        more = conv.update(epoch, val.acc) if conv is not None else epoch < cfg.epochs
+    test = None
+    if "test" in splits:  # read once, at the epoch selected on validation
         model.load_state_dict(best[3])
         test = evaluate_on("test")
     last = history[-1]
+    if conv is not None:
+        extra["decay_from"] = conv.decay_from
     return RunResult(
         arm=arm, seed=seed, fold=fold, augmentations=list(augmentations),
         selected_epoch=best[1], val=best[2], test=test, history=history,
         final_train_acc=last.train_acc, final_train_loss=last.train_loss,
-        final_val_acc=last.val_acc, final_val_f1=last.val_f1, final_test_acc=final_test_acc,
+        final_val_acc=last.val_acc, final_val_f1=last.val_f1, final_test_acc=None,
         time_s=time.perf_counter() - t_start,
-        train_clips_per_s=cfg.epochs * trainer.steps * bs / train_time,
+        train_clips_per_s=len(history) * trainer.steps * bs / train_time,
         params=sum(p.numel() for p in model.parameters()), device=where,
-        threads=torch.get_num_threads())
+        threads=torch.get_num_threads(), normalize=normalize, protocol=cfg.protocol,
+        stop="budget" if conv is None else conv.reason, extra=extra)

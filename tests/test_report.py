@@ -162,16 +162,17 @@ def test_verdict_helps_hurts_indistinguishable():
     assert "- **hurts** (interval below zero): bad -11.0 [" in text
     assert "- **indistinguishable from the baseline at n = 3 seeds** (interval contains " \
            "zero): same +0.3 [" in text
-    assert "Best arm on validation: **good** (60.0% val acc); on test it beats the baseline " \
-           "beyond its interval" in text
+    assert "Best arm on validation: **good** (60.0% val acc, +10.0 [" in text
+    assert "points over the baseline on validation); on test it beats the baseline beyond its " \
+           "interval" in text
 
 
 def test_best_on_validation_that_does_not_beat_the_baseline_on_test():
     rs = [r for r in verdict_runs() if r.arm in ("baseline", "same")]
     text = md(rs)
     assert "- **helps** (interval above zero): none" in text
-    assert "Best arm on validation: **same** (55.0% val acc); on test it does not beat the " \
-           "baseline beyond its interval" in text
+    assert "Best arm on validation: **same** (55.0% val acc, " in text
+    assert "on validation); on test it does not beat the baseline beyond its interval" in text
 
 
 def test_single_seed_has_no_interval_and_says_so():
@@ -257,3 +258,84 @@ def test_results_csv_has_the_flag_columns(tmp_path):
     assert not by.loc[("gain", 0)].still_improving
     summary = (tmp_path / "summary.md").read_text()
     assert "| flags | failed runs |" in summary
+
+
+# ---------------------------------------------------------------------------
+# Normalisation and the converge protocol
+
+
+def conv(arm: str, seed: int, *, stop: str = "patience", val: float = 0.5, test: float = 0.5,
+         normalize: str = "max") -> RunResult:
+    r = run(arm, seed, val=val, test=test)
+    r.protocol, r.stop, r.normalize = "converge", stop, normalize
+    return r
+
+
+def test_an_arm_that_hit_the_cap_is_not_converged_never_helps():
+    rs = [conv("baseline", s, val=0.5, test=0.5) for s in range(3)]
+    rs += [conv("gain", s, val=0.7 + 0.01 * s, test=0.7 + 0.01 * s, stop="cap" if s == 1
+                else "patience") for s in range(3)]
+    rs += [conv("noise", s, val=0.3 + 0.01 * s, test=0.3 + 0.01 * s) for s in range(3)]
+    s = summary_frame(frame(rs))
+    assert arm_row(s, "gain").verdict == "not converged"  # +20 points, but capped
+    assert arm_row(s, "gain").not_converged and not arm_row(s, "noise").not_converged
+    assert arm_row(s, "noise").verdict == "hurts"
+    text = md(rs)
+    assert "- **not converged** (no verdict: some of their runs ended at the epoch cap" in text
+    assert "- **helps** (interval above zero): none" in text
+    assert "| not converged |" in text
+    assert "it has no verdict: it or the baseline did not converge" in text
+    assert "**Protocol**: converge" in text and "1 run(s) hit the epoch cap" in text
+
+
+def test_a_capped_baseline_withholds_every_verdict():
+    rs = [conv("baseline", s, stop="cap" if s == 0 else "patience") for s in range(3)]
+    rs += [conv("gain", s, val=0.7 + 0.01 * s, test=0.7 + 0.01 * s) for s in range(3)]
+    s = summary_frame(frame(rs))
+    assert arm_row(s, "gain").verdict == "not converged"
+    assert "no verdict: a baseline run ended at the epoch cap" in md(rs)
+
+
+def test_summary_names_the_baseline_normalisation_and_protocol():
+    rs = [conv("baseline", s) for s in range(2)] + [conv("gain", s) for s in range(2)]
+    text = md(rs)
+    first = text.split("\n")[2]
+    assert first.startswith("**Baseline**: no augmentation, normalisation `max` (decibels "
+                            "relative to each example's maximum")
+    assert "every run converged before the cap" in text
+    fixed = md([run("baseline", s) for s in range(2)])
+    assert "**Protocol**: fixed budget: every run trains 10 epochs" in fixed
+
+
+def test_a_normalisation_arm_that_beats_the_baseline_on_validation_is_called_out():
+    rs = [conv("baseline", s, normalize="none", val=0.5 + 0.01 * s) for s in range(3)]
+    rs += [conv("norm:max", s, val=0.8 + 0.012 * s) for s in range(3)]
+    rs += [conv("gain", s, normalize="none", val=0.7 + 0.01 * s) for s in range(3)]
+    s = summary_frame(frame(rs))
+    assert arm_row(s, "norm:max").verdict_val == "helps"
+    text = md(rs)
+    assert "**Normalisation beats the baseline on validation**: norm:max +30.2 [" in text
+    assert "may be normalisation, not augmentation" in text and "`--normalize max`" in text
+    # a normalisation arm that does not beat the baseline is not called out
+    rs2 = [conv("baseline", s, val=0.5 + 0.01 * s) for s in range(3)]
+    rs2 += [conv("norm:none", s, val=0.5 + 0.011 * s) for s in range(3)]
+    assert "Normalisation beats" not in md(rs2)
+
+
+def test_cancelled_arms_are_flagged():
+    rs = [conv("baseline", s) for s in range(2)] + [conv("gain", s) for s in range(2)]
+    text = report.summary_markdown(frame(rs), "t", cancelled=["gain"])
+    assert "cancelled by the normalisation |" in text
+    assert "undoes these arms exactly (their model input equals the baseline's, measured): " \
+           "gain" in text
+    assert "cancelled by the normalisation" not in md(rs)
+
+
+def test_results_csv_has_normalisation_epochs_and_stop_and_no_last_epoch_test(tmp_path):
+    rs = [conv("baseline", s) for s in range(2)] + [conv("gain", s, stop="cap") for s in range(2)]
+    df = report.write_report(tmp_path, rs, ["baseline", "gain"], ["a", "b"], "t", plots=False)
+    header = (tmp_path / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"normalize", "protocol", "epochs", "stop", "converged"} <= set(header)
+    assert "final_test_acc" not in header
+    assert list(df.converged) == [True, True, False, False]
+    assert set(df.normalize) == {"max"} and set(df.epochs) == {10}

@@ -193,7 +193,8 @@ def test_ddp_first_step_equals_one_process_on_the_global_batch(tmp_path):
 
     cfg = C.resolve("quick", overrides={"sample_rate": 8000, "crop_seconds": 1.0,
                                         "n_fft": 256, "hop_length": 128, "n_mels": 32,
-                                        "batch_size": 7, "epochs": 1})
+                                        "batch_size": 7, "protocol": "fixed",
+                                        "epochs": 1})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
