@@ -2,7 +2,7 @@
 
 Usage: ``python -m benchmarks.report [.benchmarks/latest.json]``. Ratios are
 against torchaudio's batched MelSpectrogram (frontend groups), torch-audiomentations
-(peer groups) or the tutorial
+(peer groups), audiomentations (its groups, clip by clip on the CPU) or the tutorial
 pipeline (data-path groups) measured in the same run.
 """
 
@@ -13,7 +13,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-REFERENCES = ("torchaudio", "tutorial_dataloader", "torch_audiomentations", "sequential")
+REFERENCES = ("torchaudio", "tutorial_dataloader", "torch_audiomentations", "audiomentations",
+              "sequential")
 
 
 def rows(path: Path):

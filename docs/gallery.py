@@ -140,6 +140,27 @@ SHOW: dict[str, Show] = {
                                           center_hz=_nyquist_range(200, 4000)(c)), family=FILT),
     "BandStopFilter": Show(lambda c: dict(sample_rate=c.sample_rate,
                                           center_hz=_nyquist_range(200, 4000)(c)), family=FILT),
+    "PeakingFilter": Show(lambda c: dict(center_hz=_nyquist_range(50, 7500)(c)), family=FILT),
+    "LowShelfFilter": Show(lambda c: dict(cutoff_hz=_nyquist_range(50, 4000)(c)), family=FILT),
+    "HighShelfFilter": Show(lambda c: dict(cutoff_hz=_nyquist_range(300, 7500)(c)),
+                            family=FILT),
+    "ParametricEQ": Show(lambda c: dict(center_hz=_nyquist_range(50, 7500)(c),
+                                        high_shelf_hz=_nyquist_range(2000, 7000)(c)),
+                         family=FILT),
+    "DropFreq": Show(lambda c: dict(freq_hz=_nyquist_range(50, 7500)(c)), family=FILT),
+    "BandLimit": Show(lambda c: dict(bandwidth_hz=(1000.0, 2000.0, 3400.0)), family=FILT,
+                      note="Bandwidths of 1, 2 and 3.4 kHz here, below Nyquist at 8 kHz too."),
+    "AirAbsorption": Show(lambda c: dict(distance_m=(200.0, 1000.0)), family=FILT,
+                          note="200 m to 1 km here: 100 m takes only 3 dB off at 4 kHz."),
+    "DropChunk": Show(lambda c: dict(chunk_length=(c.sample_rate // 20, c.sample_rate // 5)),
+                      family=WAVE, note="Chunks of 50 to 200 ms here."),
+    "Clipping": Show(family=WAVE),
+    "TanhDistortion": Show(family=WAVE),
+    "BitCrush": Show(lambda c: dict(bit_depth=(4, 8)), family=WAVE,
+                     note="4 to 8 bits here (the default goes up to 12, hard to see)."),
+    "MuLaw": Show(family=WAVE),
+    "Aliasing": Show(lambda c: dict(rate_hz=_nyquist_range(2000, 8000)(c)), family=WAVE,
+                     note="The intermediate rate stays under 0.45 sample_rate here."),
     "ColoredNoise": Show(family=NOISE),
     "BackgroundNoise": Show(lambda c: dict(noises=c.others), family=NOISE,
                             note="Noise bank: the other FSDD recordings (babble)."),
@@ -147,6 +168,9 @@ SHOW: dict[str, Show] = {
                                                                   rt60=(0.3, 1.0), seed=0)),
                             family=NOISE,
                             note="Rooms: 8 synthetic_room_irs with RT60 0.3-1.0 s."),
+    "RoomSimulator": Show(family=NOISE,
+                          note="Shoebox rooms 3-10 x 3-8 x 2.5-4 m, absorption 0.15-0.6, "
+                               "image sources to order 8 and an Eyring tail."),
     "PitchShift": Show(lambda c: dict(sample_rate=c.sample_rate), family=PITCH),
     "TimeStretch": Show(lambda c: dict(n_fft=512 * c.sample_rate // 16000), family=PITCH),
     "Speed": Show(family=PITCH),
@@ -173,6 +197,14 @@ SHOW: dict[str, Show] = {
                        "recording), mixed as waveforms so that it can be heard; in a training "
                        "chain it usually runs last, on the features. alpha=1 (λ uniform) "
                        "here: the default 0.4 draws λ near 0 or 1 more often."),
+    "CutMix": Show(lambda c: dict(mode="box", num_classes=2), domain="pair", family=MIX,
+                   note="Shown on a pair of log-mels (the partner: the longest other FSDD "
+                        "recording, looped); mode='box' here, the default 'time' pastes a segment "
+                        "over every bin."),
+    "SpecMix": Show(lambda c: dict(gamma=0.1, max_bands=3, num_classes=2), domain="pair",
+                    family=MIX,
+                    note="Shown on a pair of log-mels (the partner: the longest other FSDD "
+                         "recording, looped): its time bands and frequency bands are pasted."),
 }
 
 
@@ -378,6 +410,33 @@ def build(name: str, cls: type, clip: Clip) -> tuple[torch.nn.Module, str]:
                          f"to SHOW in {Path(__file__).name}") from e
 
 
+def _pair(clip: Clip, loop: bool = False) -> torch.Tensor:
+    """The clip and a partner (the longest other recording, looped to the clip's
+    length with ``loop``, else zero-padded), ``(2, 1, T)``."""
+    partner = max(clip.others, key=len)
+    if loop:
+        partner = partner.repeat(-(-clip.wave.numel() // partner.numel()))
+    partner = partner[:clip.wave.numel()]
+    n = max(clip.wave.numel(), partner.numel())
+    return torch.stack([torch.nn.functional.pad(w, (0, n - w.numel()))
+                        for w in (clip.wave, partner)]).unsqueeze(1)
+
+
+def _log_mel(fe: Frontend, wave: torch.Tensor) -> torch.Tensor:
+    """The picture's log-mel ``(F, frames)``: 0 dB at the loudest bin, floored."""
+    spec = fe.log(wave)
+    return (spec - spec.amax()).clamp_min(-TOP_DB)
+
+
+def _with_partner(t: torch.nn.Module, pair: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Apply a mixing step to a batch of two until example 0 drew example 1 as partner."""
+    for _ in range(64):  # one partner permutation per batch: want a swap
+        y, _soft = t(pair, generator=g, target=torch.tensor([0, 1]))
+        if int(t.last_params["perm"][0]) == 1:
+            break
+    return y
+
+
 def random_entry(name: str, cls: type, clips: list[Clip], out: Path, style: Style,
                  seed: int) -> Entry:
     figures = []
@@ -390,10 +449,16 @@ def random_entry(name: str, cls: type, clips: list[Clip], out: Path, style: Styl
         stem = f"{slug(name)}-{clip.key}"
         x = clip.wave.view(1, 1, -1)
         note, audio = "", None
-        if domain == "spec":
-            spec = fe.log(clip.wave).view(1, 1, fe.n_mels, -1)
-            spec = spec - spec.amax()                 # 0 dB at the clip's loudest bin
-            spec = spec.clamp_min(-TOP_DB)
+        if domain == "pair" and 3 not in t.ndims:  # CutMix, SpecMix: a pair of log-mels
+            pair = _pair(clip, loop=True)
+            specs = torch.stack([_log_mel(fe, w) for w in pair[:, 0]]).unsqueeze(1)
+            y = _with_partner(t, specs, g)
+            before, after = specs[0, 0].numpy(), y[0, 0].detach().numpy()
+            figure(before, after, fe, style, path=out / "img" / f"{stem}.png")
+            note = "pasted from the partner (the longest other FSDD recording, looped)"
+            example = 0
+        elif domain == "spec":
+            spec = _log_mel(fe, clip.wave).view(1, 1, fe.n_mels, -1)
             y = t(spec, generator=g)
             before, after = spec[0, 0].numpy(), y[0, 0].detach().numpy()
             figure(before, after, fe, style, path=out / "img" / f"{stem}.png")
@@ -402,14 +467,8 @@ def random_entry(name: str, cls: type, clips: list[Clip], out: Path, style: Styl
         else:
             partner_label = ""
             if domain == "pair":  # Mixup: the clip and a partner, mixed as waveforms
-                partner = max(clip.others, key=len)[:clip.wave.numel()]
-                n = max(clip.wave.numel(), partner.numel())
-                pair = torch.stack([torch.nn.functional.pad(w, (0, n - w.numel()))
-                                    for w in (clip.wave, partner)]).unsqueeze(1)
-                for _ in range(64):  # one partner permutation per batch: want a swap
-                    y, _soft = t(pair, generator=g, target=torch.tensor([0, 1]))
-                    if int(t.last_params["perm"][0]) == 1:
-                        break
+                pair = _pair(clip)
+                y = _with_partner(t, pair, g)
                 x, y = pair[:1, :, :clip.wave.numel()], y[:1, :, :clip.wave.numel()]
                 partner_label = "λ is the weight of the clip shown, 1 - λ its partner's"
             else:

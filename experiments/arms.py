@@ -238,6 +238,13 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "drop_chunk": Augmentation(ak.DropChunk, "waveform",
                                dict(n_chunks=(1, 5), chunk_length=(100, 1000), fill="zero",
                                     p=0.5)),
+    "drop_freq": Augmentation(below_nyquist(ak.DropFreq, "freq_hz"), "waveform",
+                              dict(freq_hz=(50.0, 7500.0), n_notches=(1, 3),
+                                   width_hz=(100.0, 1000.0), p=0.5)),
+    "band_limit": Augmentation(ak.BandLimit, "waveform",
+                               dict(bandwidth_hz=(3400.0, 4000.0, 7000.0, 8000.0), p=0.5)),
+    "air_absorption": Augmentation(ak.AirAbsorption, "waveform",
+                                   dict(distance_m=(10.0, 100.0), p=0.5)),
     "room": Augmentation(ak.RoomSimulator, "waveform",
                          dict(absorption=(0.15, 0.6), max_order=6, rir_seconds=0.5, p=0.5)),
     # Mixing with targets, on the scaled features: one partner permutation per batch.

@@ -138,3 +138,137 @@ def test_a_whole_chain_has_no_host_sync():
     g = torch.Generator().manual_seed(0)
     no_sync(lambda: chain(x, target=y, generator=g))
     no_sync(lambda: chain(x, params=chain.last_params, target=y))
+
+
+# --- the deterministic normalisers (plain modules, not random transforms) --------------
+
+SR = 8000  # LoudnessNormalize: one 400 ms block is 3200 samples
+
+
+def _fitted_frequency_standardize(n_freq):
+    x = torch.randn(3, 1, n_freq, 30, generator=torch.Generator().manual_seed(5)) * 4 - 30
+    return ak.FrequencyStandardize(n_freq).fit(x)
+
+
+#: name -> (factory given F, input kind); "spec" is (B, C, F, T) in dB, "wave" (B, C, T).
+NORMALIZERS = {
+    "MaxNormalize": (lambda f: ak.MaxNormalize(), "spec"),
+    "Standardize": (lambda f: ak.Standardize(), "spec"),
+    "FrequencyStandardize": (_fitted_frequency_standardize, "spec"),
+    "LoudnessNormalize": (lambda f: ak.LoudnessNormalize(SR, target_lufs=-20.0), "wave"),
+}
+NORM_TOL = {torch.float32: 1e-5, torch.float64: 1e-9}
+
+
+def draw_norm_input(data, kind, dtype=None):
+    batch = data.draw(st.integers(1, 4), label="batch")
+    chans = data.draw(st.integers(1, 2), label="channels")
+    if kind == "wave":  # 0.3 s (too short: unchanged) up to 0.7 s
+        shape = (batch, chans, data.draw(st.integers(2400, 5600), label="T"))
+    else:
+        shape = (batch, chans, data.draw(st.integers(2, 24), label="F"),
+                 data.draw(st.integers(2, 40), label="frames"))
+    dtype = dtype or data.draw(st.sampled_from([torch.float32, torch.float64]), label="dtype")
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    level = torch.rand(batch, 1, *([1] * (len(shape) - 2)), generator=g)
+    if kind == "wave":
+        x = torch.randn(shape, generator=g) * (0.5 * level + 1e-3)
+    else:
+        x = torch.randn(shape, generator=g) * (10 * level + 1) - 40 * level
+    return x.to(dtype)
+
+
+def draw_lengths(data, x):
+    lo = 1 if x.ndim == 4 else 2000
+    return torch.tensor([data.draw(st.integers(lo, x.shape[-1]), label=f"len{i}")
+                         for i in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("name", sorted(NORMALIZERS))
+@SETTINGS
+@given(data=st.data())
+def test_normalizer_properties(name, data):
+    """Batch consistency, train() == eval(), dtype kept, finite; with and without lengths."""
+    make, kind = NORMALIZERS[name]
+    x = draw_norm_input(data, kind)
+    m = make(x.shape[-2])
+    lengths = draw_lengths(data, x) if data.draw(st.booleans(), label="lengths") else None
+    y = m(x, lengths=lengths)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    assert torch.isfinite(y).all()
+    m.eval()
+    assert torch.equal(m(x, lengths=lengths), y)  # not an identity in eval()
+    m.train()
+    tol = NORM_TOL[x.dtype]
+    for i in range(x.shape[0]):  # an example's output ignores the rest of the batch
+        li = None if lengths is None else lengths[i : i + 1]
+        torch.testing.assert_close(m(x[i : i + 1], lengths=li), y[i : i + 1],
+                                   rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", sorted(NORMALIZERS))
+@SETTINGS
+@given(data=st.data())
+def test_normalizer_padding_does_not_leak(name, data):
+    """Whatever is beyond ``lengths`` never changes the valid part's result."""
+    make, kind = NORMALIZERS[name]
+    x = draw_norm_input(data, kind, torch.float64)
+    m = make(x.shape[-2])
+    lengths = draw_lengths(data, x)
+    valid = ak.functional.valid_mask(x, lengths)
+    junk = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype) * 50
+    other = torch.where(valid, x, junk)
+    y, y2 = m(x, lengths=lengths), m(other, lengths=lengths)
+    torch.testing.assert_close(torch.where(valid, y, 0.0), torch.where(valid, y2, 0.0),
+                               rtol=1e-9, atol=1e-9)
+    for i in range(x.shape[0]):  # and equals the example cut to its valid part
+        n = int(lengths[i])
+        torch.testing.assert_close(m(x[i : i + 1, ..., :n]), y[i : i + 1, ..., :n],
+                                   rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(NORMALIZERS))
+def test_normalizer_examples_are_independent_and_differentiable(name):
+    make, kind = NORMALIZERS[name]
+    shape = (4, 2, SR // 2) if kind == "wave" else (4, 2, 12, 30)
+    g = torch.Generator().manual_seed(3)
+    scale = torch.tensor([1.0, 0.5, 0.1, 0.02]).reshape(4, *([1] * (len(shape) - 1)))
+    x = (torch.randn(shape, generator=g) * scale).requires_grad_()
+    m = make(shape[-2])
+    y = m(x)
+    stats = y.detach().flatten(1)
+    # The examples differ in level; each is normalised on its own: same scale after.
+    if name == "LoudnessNormalize":
+        got = ak.functional.integrated_loudness(y.detach(), SR)
+        torch.testing.assert_close(got, torch.full((4,), -20.0), atol=1e-3, rtol=0)
+    elif name == "MaxNormalize":
+        torch.testing.assert_close(stats.amax(1), torch.zeros(4))
+    elif name == "Standardize":
+        torch.testing.assert_close(stats.std(1, correction=0), torch.ones(4), atol=1e-4, rtol=0)
+    else:  # fitted once: examples keep their different levels
+        assert len({round(float(s), 3) for s in stats.std(1)}) == 4
+    (y * torch.randn(shape, generator=g)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(NORMALIZERS))
+def test_normalizer_has_no_host_sync(name):
+    make, kind = NORMALIZERS[name]
+    shape = (4, 2, SR // 2) if kind == "wave" else (4, 2, 12, 30)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    m = make(shape[-2])
+    lengths = torch.tensor([shape[-1], shape[-1] - 1, 2, shape[-1] // 2])
+    no_sync(lambda: m(x))
+    no_sync(lambda: m(x, lengths=lengths))
+    if name == "FrequencyStandardize":  # fitting is sync-free too
+        no_sync(lambda: m.fit(x, lengths=lengths))
+
+
+def test_a_normalising_chain_has_no_host_sync():
+    chain = ak.Compose([ak.LoudnessNormalize(16000), ak.Gain(),
+                        ak.MelFrontend(16000, n_fft=512, hop_length=160, n_mels=32, log=None),
+                        ak.AmplitudeToDB(), ak.MaxNormalize(), ak.TimeMasking(20),
+                        ak.Standardize()])
+    x, lengths = torch.randn(4, 1, 8000), torch.tensor([8000, 7000, 1000, 6400])
+    g = torch.Generator().manual_seed(0)
+    no_sync(lambda: chain(x, generator=g, lengths=lengths))

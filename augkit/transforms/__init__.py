@@ -8,24 +8,40 @@ To add a transform: write ``my_transform.py`` (a :class:`RandomTransform` with
 from torch import nn
 
 from ._base import RandomTransform
+from .air_absorption import AirAbsorption
+from .aliasing import Aliasing
 from .amplitude_to_db import AmplitudeToDB
 from .background_noise import BackgroundNoise
+from .band_limit import BandLimit
 from .colored_noise import ColoredNoise
 from .compose import Compose
+from .cutmix import CutMix
+from .distortion import Clipping, TanhDistortion
+from .drop_chunk import DropChunk
+from .drop_freq import DropFreq
+from .eq import HighShelfFilter, LowShelfFilter, ParametricEQ, PeakingFilter
 from .filter_augment import FilterAugment
 from .filters import BandPassFilter, BandStopFilter, HighPassFilter, LowPassFilter
+from .frequency_standardize import FrequencyStandardize
 from .gain import Gain
 from .gaussian_noise import GaussianNoise
 from .impulse_response import ImpulseResponse
+from .loudness_normalize import LoudnessNormalize
 from .masking import FrequencyMasking, TimeMasking
+from .max_normalize import MaxNormalize
 from .mel_frontend import MelFrontend
 from .mixup import Mixup
 from .peak_normalize import PeakNormalize
 from .pitch_shift import PitchShift
 from .polarity_inversion import PolarityInversion
+from .quantize import BitCrush, MuLaw
 from .random_crop import RandomCrop
 from .random_resized_crop import RandomResizedCrop
+from .repeat import Repeat
+from .room_simulator import RoomSimulator
+from .specmix import SpecMix
 from .speed import Speed
+from .standardize import Standardize
 from .time_reversal import TimeReversal
 from .time_shift import TimeShift
 from .time_stretch import TimeStretch
