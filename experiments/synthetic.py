@@ -11,15 +11,20 @@ song, in a random key. So the genres are learnable but not trivially separable.
 
 **The splits are recorded differently** (:data:`CONDITIONS`): clip ``i`` of a
 genre is train, val or test by index (:func:`split_of`, 60/20/20), and its
-musical content is drawn the same way whatever its split, but it is recorded
-in a *studio* (train: flat microphone, dry, quiet, loud), a *club* (val: thin
-bright microphone, small room, pink noise, quiet) or a *hall* (test: boomy dull
-microphone, larger room, brown noise with hum, quieter still), with small
-tempo and tuning offsets live. A model trained on the studio split alone meets
-level, EQ, reverberation and noise it never saw, which is what gain, filter,
-reverb and noise augmentation are for; masking addresses none of them in
-particular. The generator writes a manifest (:data:`MANIFEST`,
-``path,label,split,condition``) beside the tree.
+musical content is drawn the same way whatever its split, but training clips
+are recorded in a *studio* (flat microphone, dry, quiet, loud), while
+validation and test clips are recorded *live*, in venues drawn from one
+declared distribution (:data:`LIVE`): each split has :data:`VENUES` venues of
+its own (:func:`venue_condition`; validation's and test's are disjoint draws),
+each with its microphone colouring, room, noise colour, hum and channel band
+limit, and each clip adds its own level, SNR, tempo and tuning. A model trained
+on the studio split alone meets EQ, band limits, reverberation, noise and
+level it never saw, which is what filter, reverb, noise and gain augmentation
+are for; masking addresses none of them in particular. Because validation and
+test are drawn from the same distribution of venues, what is chosen on
+validation is a fair guess for test without being fitted to its venues. The
+generator writes a manifest (:data:`MANIFEST`, ``path,label,split,condition``,
+the condition naming the venue) beside the tree.
 
 Clips are seeded from ``(seed, genre index, clip index)`` (the recording from
 its own stream) and written as 16-bit PCM WAV, so the same arguments give
@@ -34,6 +39,7 @@ byte-identical files on any machine with the same numpy. Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -48,14 +54,15 @@ import scipy.signal
 import soundfile as sf
 from tqdm.auto import tqdm
 
-__all__ = ["CONDITIONS", "GENRES", "GENERATOR_VERSION", "MANIFEST", "Condition",
-           "generate_synthetic_gtzan", "render_clip", "split_of"]
+__all__ = ["CONDITIONS", "GENRES", "GENERATOR_VERSION", "LIVE", "MANIFEST", "VENUES",
+           "Condition", "generate_synthetic_gtzan", "render_clip", "split_of",
+           "venue_condition", "venue_of"]
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop",
           "jazz", "metal", "pop", "reggae", "rock")
 
 #: Bump when the rendered audio changes, so that old trees are regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: The manifest written beside ``genres_original``: ``path,label,split,condition``.
 MANIFEST = "synthetic.csv"
@@ -429,47 +436,89 @@ class Condition:
     #: Performance: tempo and tuning differ from the score by up to these amounts.
     tempo_pct: float
     detune_cents: float
+    #: The channel's band limit on the whole recording (music and noise): high-pass and
+    #: low-pass corners in Hz, order-4 Butterworth magnitudes (0: none).
+    highpass_hz: tuple[float, float] = (0.0, 0.0)
+    lowpass_hz: tuple[float, float] = (0.0, 0.0)
 
 
-#: The recording conditions of each split. The musical content (genre styles,
-#: tempo and key distributions) is the same in all three; only the recording
-#: differs, the way a collection made in a studio differs from live recordings:
-#:
-#: * ``train``, *studio*: close microphones, nearly flat EQ, dry, quiet (35..50 dB
-#:   SNR, white-ish noise), mastered loud (-6..0 dBFS), in tune and in time.
-#: * ``val``, *club*: a thin, bright microphone (low cut, presence bump), a small
-#:   room (RT60 0.2..0.6 s), pink crowd-like noise at 10..25 dB SNR, recorded
-#:   quietly (-26..-12 dBFS), tempo +-4 %, tuning +-30 cents.
-#: * ``test``, *hall*: a dull, boomy distant microphone (bass up, treble cut), a
-#:   large hall (RT60 0.5..1.2 s), brown noise with mains hum at 5..20 dB SNR,
-#:   recorded quieter still (-32..-16 dBFS), tempo +-5 %, tuning +-40 cents.
-#:
-#: So a model trained on ``train`` alone meets, at test time, level, EQ, reverb,
-#: noise and small tempo/tuning offsets it never saw: gain, EQ (filters),
-#: reverb and noise augmentation address the first four; pitch/tempo
-#: augmentation the last, which is small; masking addresses none in particular.
-#: Validation and test are both "live" but differ in every specific (bright vs
-#: dull colouring, club vs hall, pink vs brown noise with hum), so what is chosen
-#: on validation is not fitted to the test split's own conditions.
-CONDITIONS: dict[str, Condition] = {
-    "train": Condition(
-        name="studio", tilt_db=(-1.0, 1.0), low_shelf_hz=(80, 300), low_shelf_db=(-2, 2),
-        high_shelf_hz=(2000, 5000), high_shelf_db=(-2, 2), bell_hz=(1000, 4000),
-        bell_db=(0, 0), rt60=(0.0, 0.0), drr_db=(0, 0), noise_colour=(0.0, 0.5),
-        snr_db=(35, 50), hum_db=None, peak_dbfs=(-6, 0), tempo_pct=0.0, detune_cents=0.0),
-    "val": Condition(
-        name="club", tilt_db=(-0.5, 1.5), low_shelf_hz=(150, 350), low_shelf_db=(-8, -3),
-        high_shelf_hz=(3000, 5000), high_shelf_db=(2, 6), bell_hz=(2000, 4000),
-        bell_db=(2, 6), rt60=(0.2, 0.5), drr_db=(3, 10), noise_colour=(0.8, 1.2),
-        snr_db=(18, 32), hum_db=None, peak_dbfs=(-24, -10), tempo_pct=4.0,
-        detune_cents=30.0),
-    "test": Condition(
-        name="hall", tilt_db=(-1.5, -0.5), low_shelf_hz=(100, 250), low_shelf_db=(2, 6),
-        high_shelf_hz=(1500, 3500), high_shelf_db=(-8, -3), bell_hz=(300, 800),
-        bell_db=(-3, 3), rt60=(0.3, 0.7), drr_db=(2, 8), noise_colour=(1.6, 2.0),
-        snr_db=(18, 32), hum_db=(-10, -4), peak_dbfs=(-28, -14), tempo_pct=5.0,
-        detune_cents=40.0),
-}
+#: The studio where the training split is recorded: close microphones, nearly flat
+#: EQ, dry, quiet (35..50 dB SNR, white-ish noise), mastered loud (-6..0 dBFS), in
+#: tune and in time, full band.
+STUDIO = Condition(
+    name="studio", tilt_db=(-1.0, 1.0), low_shelf_hz=(80, 300), low_shelf_db=(-2, 2),
+    high_shelf_hz=(2000, 5000), high_shelf_db=(-2, 2), bell_hz=(1000, 4000),
+    bell_db=(0, 0), rt60=(0.0, 0.0), drr_db=(0, 0), noise_colour=(0.0, 0.5),
+    snr_db=(35, 50), hum_db=None, peak_dbfs=(-6, 0), tempo_pct=0.0, detune_cents=0.0)
+
+#: The declared distribution of live venues, from which validation's and test's venues
+#: are drawn (:func:`venue_condition`): any microphone colouring (tilt, shelves, a
+#: presence or notch bell), a room of RT60 0.3..1.2 s, noise of any colour at 5..25 dB
+#: SNR (per clip) with mains hum in half the venues, a channel band limit (high-pass
+#: 40..300 Hz, low-pass 2.5..7.5 kHz: from telephone-like to nearly full band),
+#: recorded at -30..-6 dBFS (per clip), tempo +-4 %, tuning +-30 cents.
+LIVE = Condition(
+    name="live", tilt_db=(-2.0, 2.0), low_shelf_hz=(80, 350), low_shelf_db=(-8, 6),
+    high_shelf_hz=(1500, 5000), high_shelf_db=(-9, 6), bell_hz=(300, 4000),
+    bell_db=(-6, 6), rt60=(0.3, 1.2), drr_db=(0, 10), noise_colour=(0.0, 2.0),
+    snr_db=(5, 25), hum_db=(-12, -3), peak_dbfs=(-30, -6), tempo_pct=4.0,
+    detune_cents=30.0, highpass_hz=(40, 300), lowpass_hz=(2500, 7500))
+
+#: Venues per evaluated split: clip ``i`` of a genre is in venue ``i % VENUES`` of its
+#: split (:func:`venue_of`).
+VENUES = 6
+
+#: The recording conditions of each split: the studio for ``train``, the live
+#: distribution for ``val`` and ``test`` (each split's clips in its own venues drawn
+#: from it). The musical content (genre styles, tempo and key distributions) is the
+#: same in all three; only the recording differs.
+CONDITIONS: dict[str, Condition] = {"train": STUDIO, "val": LIVE, "test": LIVE}
+
+#: Fields a venue fixes (one value per venue); the others vary per clip within LIVE.
+_VENUE_FIELDS = ("tilt_db", "low_shelf_hz", "low_shelf_db", "high_shelf_hz", "high_shelf_db",
+                 "bell_hz", "bell_db", "rt60", "drr_db", "noise_colour", "highpass_hz",
+                 "lowpass_hz")
+
+
+def venue_of(clip: int) -> int:
+    """The venue (``0 .. VENUES - 1``) of clip ``clip`` of a genre in an evaluated split."""
+    return int(clip) % VENUES
+
+
+def venue_condition(seed: int, split: str, venue: int) -> Condition:
+    """Venue ``venue`` of ``split`` (``"val"`` or ``"test"``): a point of :data:`LIVE`.
+
+    Each venue-level field (:data:`_VENUE_FIELDS`) is drawn once, uniformly in its
+    LIVE range, from a stream seeded by ``(seed, split, venue)``, so validation's
+    and test's venues are disjoint draws; hum is on in about half the venues. The
+    clip-level fields (SNR, level, tempo, tuning) keep their LIVE ranges.
+    """
+    if split not in ("val", "test"):
+        raise ValueError(f"venues are for the evaluated splits 'val' and 'test', got {split!r}")
+    rng = np.random.default_rng([int(seed), 7919, ("val", "test").index(split), int(venue)])
+    point = {f: (v, v) for f in _VENUE_FIELDS for v in [_u(rng, getattr(LIVE, f))]}
+    hum = (lambda v: (v, v))(_u(rng, LIVE.hum_db)) if rng.random() < 0.5 else None
+    return dataclasses.replace(LIVE, name=f"live-{split}-{venue}", hum_db=hum, **point)
+
+
+def condition_of(seed: int, split: str, clip: int) -> Condition:
+    """The recording conditions of clip ``clip`` of a genre in ``split``."""
+    if split not in CONDITIONS:
+        raise ValueError(f"unknown condition {split!r}; expected one of {tuple(CONDITIONS)}")
+    return CONDITIONS[split] if split == "train" else venue_condition(seed, split,
+                                                                      venue_of(clip))
+
+
+def _band_limit_db(freqs: np.ndarray, cond: Condition, rng: np.random.Generator) -> np.ndarray:
+    """The channel's band limit in dB at ``freqs`` (order-4 Butterworth magnitudes)."""
+    out = np.zeros_like(freqs, dtype=np.float64)
+    hp, lp = _u(rng, cond.highpass_hz), _u(rng, cond.lowpass_hz)
+    f = np.maximum(freqs.astype(np.float64), 1e-3)
+    if hp > 0:
+        out -= 10.0 * np.log10(1.0 + (hp / f) ** 8)
+    if lp > 0:
+        out -= 10.0 * np.log10(1.0 + (f / lp) ** 8)
+    return out
 
 
 def split_of(clip: int, n_per_class: int) -> str:
@@ -533,12 +582,9 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
     """
     if genre not in _STYLES:
         raise ValueError(f"unknown genre {genre!r}; expected one of {GENRES}")
-    if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; expected one of "
-                         f"{tuple(CONDITIONS)}")
+    cond = condition_of(seed, condition, clip)  # checks the name
     g = GENRES.index(genre)
     st = _STYLES[genre]
-    cond = CONDITIONS[condition]
     rng = np.random.default_rng([int(seed), g, int(clip)])
     # The recording draws come from their own stream, so that the musical content of
     # clip i does not depend on which split it is rendered for.
@@ -741,6 +787,10 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
         noise = noise / _rms(noise) + 10.0 ** (_u(rec, cond.hum_db) / 20.0) * hum / _rms(hum)
     snr_db = _u(rec, cond.snr_db)
     x = music + noise * (_rms(music) / _rms(noise) * 10.0 ** (-snr_db / 20.0))
+    if cond.highpass_hz[1] > 0 or cond.lowpass_hz[1] > 0:  # the channel: zero-phase band limit
+        f = np.fft.rfftfreq(nfft, 1.0 / sr)
+        band = 10.0 ** (_band_limit_db(f, cond, rec) / 20.0)
+        x = scipy.fft.irfft(scipy.fft.rfft(x, nfft) * band, nfft)[:n_out]
     x *= 10.0 ** (_u(rec, cond.peak_dbfs) / 20.0) / (np.abs(x).max() + 1e-12)
     return np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
 
@@ -752,7 +802,7 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
 def _marker_name(n_per_class: int, seconds: float, sample_rate: int, seed: int) -> str:
     args = {"n_per_class": int(n_per_class), "seconds": float(seconds),
             "sample_rate": int(sample_rate), "seed": int(seed), "version": GENERATOR_VERSION,
-            "conditions": repr(sorted(CONDITIONS.items()))}
+            "conditions": repr(sorted(CONDITIONS.items())), "venues": VENUES}
     digest = hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
     return f".complete-{digest}"
 
@@ -840,7 +890,7 @@ def generate_synthetic_gtzan(root: str | os.PathLike, n_per_class: int = 20,
     for genre, i in jobs:
         split = split_of(i, n_per_class)
         rows.append(f"genres_original/{genre}/{genre}.{i:05d}.wav,{genre},{split},"
-                    f"{CONDITIONS[split].name}")
+                    f"{condition_of(seed, split, i).name}")
     tmp = root / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text("\n".join(rows) + "\n")
     os.replace(tmp, root / MANIFEST)

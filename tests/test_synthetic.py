@@ -115,7 +115,10 @@ def test_split_of_and_manifest(tmp_path):
     for path, label, split, condition in rows:
         assert (root / path).is_file() and path.startswith(f"genres_original/{label}/")
         assert split == synthetic.split_of(int(path[-9:-4]), 5)
-        assert condition == synthetic.CONDITIONS[split].name
+        clip = int(path[-9:-4])
+        assert condition == synthetic.condition_of(3, split, clip).name
+        assert condition == ("studio" if split == "train" else
+                             f"live-{split}-{synthetic.venue_of(clip)}")
     # Each clip is rendered under its split's conditions.
     data, _ = sf.read(root / "genres_original" / "jazz" / "jazz.00004.wav", dtype="int16")
     np.testing.assert_array_equal(data, render_clip("jazz", 3, 4, 0.5, 8000, "test"))
@@ -129,19 +132,46 @@ def _band_share(x: np.ndarray, sr: int, lo: float, hi: float) -> float:
     return float(power[(f >= lo) & (f < hi)].sum() / power.sum())
 
 
-def test_conditions_differ_the_way_the_docs_say():
-    """Paired over the same clips: the club is thin and bright, the hall boomy and dull."""
-    sr, share = 16000, {c: [] for c in synthetic.CONDITIONS}
-    for i in range(8):
-        for c in share:
-            x = render_clip("rock", 0, i, seconds=2.0, sample_rate=sr, condition=c)
-            share[c].append((_band_share(x, sr, 20, 200), _band_share(x, sr, 3000, 8000)))
-    low = {c: np.log(np.array(v)[:, 0]) for c, v in share.items()}
-    high = {c: np.log(np.array(v)[:, 1]) for c, v in share.items()}
-    assert (high["val"] > high["train"]).mean() >= 0.75  # bright
-    assert (high["test"] < high["train"]).all()  # dull
-    assert (low["val"] < low["train"]).mean() >= 0.75  # low cut
-    assert (low["test"] > low["train"]).mean() >= 0.75  # boomy, brown noise, hum
+def test_venues_are_disjoint_points_of_the_live_distribution():
+    """Validation and test venues: fixed per venue, inside LIVE's ranges, drawn apart."""
+    live = synthetic.LIVE
+    seen = {}
+    for split in ("val", "test"):
+        for v in range(synthetic.VENUES):
+            c = synthetic.venue_condition(0, split, v)
+            assert c == synthetic.venue_condition(0, split, v)  # deterministic
+            assert c.name == f"live-{split}-{v}"
+            for f in synthetic._VENUE_FIELDS:
+                lo, hi = getattr(c, f)
+                assert lo == hi and getattr(live, f)[0] <= lo <= getattr(live, f)[1], f
+            assert c.snr_db == live.snr_db and c.peak_dbfs == live.peak_dbfs  # per clip
+            seen[(split, v)] = (c.rt60, c.lowpass_hz, c.bell_hz)
+    assert len(set(seen.values())) == 2 * synthetic.VENUES  # no venue shared
+    assert synthetic.venue_condition(1, "val", 0) != synthetic.venue_condition(0, "val", 0)
+    hums = [synthetic.venue_condition(s, "val", v).hum_db is None for s in range(5)
+            for v in range(synthetic.VENUES)]
+    assert 0.2 < np.mean(hums) < 0.8  # hum in about half the venues
+    with pytest.raises(ValueError, match="evaluated splits"):
+        synthetic.venue_condition(0, "train", 0)
+    assert [synthetic.venue_of(i) for i in (0, 5, 6, 13)] == [0, 5, 0, 1]
+
+
+def test_live_clips_are_band_limited_reverberant_and_noisy():
+    """Paired over the same music: each venue's channel cuts below its high-pass corner and
+    above its low-pass corner (when that is well below Nyquist)."""
+    sr = 16000
+    for clip in range(18, 24):  # the val clips of a 30-per-genre set: one per venue
+        venue = synthetic.venue_condition(0, "val", synthetic.venue_of(clip))
+        lp, hp = venue.lowpass_hz[0], venue.highpass_hz[0]
+        studio = render_clip("rock", 0, clip, seconds=2.0, sample_rate=sr, condition="train")
+        live = render_clip("rock", 0, clip, seconds=2.0, sample_rate=sr, condition="val")
+        if 1.5 * lp < 0.45 * sr:
+            above = 10 * np.log10(_band_share(live, sr, 1.5 * lp, sr)
+                                  / _band_share(studio, sr, 1.5 * lp, sr))
+            assert above < -10, (clip, lp, above)  # order 4: -28 dB at 1.5 lp, less the room
+        below = 10 * np.log10(_band_share(live, sr, 10, 0.5 * hp)
+                              / _band_share(studio, sr, 10, 0.5 * hp))
+        assert below < -6, (clip, hp, below)
 
 
 def test_room_has_the_reverberation_time_it_was_given():
