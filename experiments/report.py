@@ -432,8 +432,9 @@ def protocol_lines(df: pd.DataFrame) -> list[str]:
             + (f"; {capped} run(s) hit the epoch cap (*not converged*)." if capped else
                "; every run converged before the cap."))
     elif protocols == ["fixed"]:
+        epochs = sorted({int(e) for e in ok.epochs})
         lines.append(f"**Protocol**: fixed budget: every run trains "
-                     f"{'/'.join(str(int(e)) for e in sorted(set(ok.epochs)))} epochs "
+                     f"{'/'.join(map(str, epochs))} epoch{'' if epochs == [1] else 's'} "
                      "(budget parity; an arm may end while still learning).")
     elif protocols:
         lines.append(f"**Protocol**: mixed ({', '.join(protocols)}): runs from different "

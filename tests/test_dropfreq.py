@@ -15,21 +15,13 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 import torch
+from spectra import welch_db
 
 import augkit as ak
 from augkit import functional as F
 
 SR = 16000
 DEPTH_DB = 60.0  # documented: at least 60 dB down within width / 20 of the centre
-
-
-def welch_db(x, y, nperseg=8192):
-    """Measured response in dB, 10 log10(Pyy / Pxx), over the middle 80 % of (B, 1, T)."""
-    n = x.shape[-1]
-    sl = slice(n // 10, n - n // 10)
-    f, pxx = ss.welch(x[:, 0, sl].double().numpy(), fs=SR, nperseg=nperseg)
-    _, pyy = ss.welch(y[:, 0, sl].double().numpy(), fs=SR, nperseg=nperseg)
-    return f, 10 * np.log10(pyy / pxx)
 
 
 def null_centred_edges(c, w, fs=SR):
@@ -62,7 +54,7 @@ def measured():
 
 def test_notch_centres_measured_from_white_noise_are_the_drawn_ones(measured):
     params, x, y = measured
-    f, db = welch_db(x, y)
+    f, db = welch_db(x, y, SR)
     checked = 0
     for i in range(4):
         for c, w in zip(params["center_hz"][i].tolist(), params["width_hz"][i].tolist(),
@@ -83,7 +75,7 @@ def test_response_is_the_product_of_scipy_butterworth_band_stops(measured):
     """Within 0.25 dB wherever the response is above -20 dB (Welch smears the steep sides
     of the nulls; 2 s segments)."""
     params, x, y = measured
-    f, db = welch_db(x, y, nperseg=32768)
+    f, db = welch_db(x, y, SR, nperseg=32768)
     for i in range(4):
         expected = scipy_notches_db(params["center_hz"][i].double().numpy(),
                                     params["width_hz"][i].double().numpy(), f)

@@ -68,12 +68,11 @@ class RoomSimulator(RandomTransform):
     cases = (dict(kwargs=dict(sample_rate=8000, room_size=((2.0, 4.0), (2.0, 4.0), (2.0, 3.0)),
                               max_order=3, rir_seconds=0.1), input="wave", changes="always"),)
 
-    def __init__(self, sample_rate: float,
-                 room_size: tuple[tuple[float, float], ...] = ((3.0, 10.0), (3.0, 8.0),
-                                                               (2.5, 4.0)),
+    def __init__(self, room_size: tuple[tuple[float, float], ...] = ((3.0, 10.0), (3.0, 8.0),
+                                                                     (2.5, 4.0)),
                  absorption: tuple[float, float] = (0.15, 0.6), max_order: int = 8,
-                 late_tail: bool = True, rir_seconds: float = 0.5, margin: float = 0.5,
-                 p: float = 0.5, same_on_batch: bool = False) -> None:
+                 late_tail: bool = True, rir_seconds: float = 0.5, margin: float = 0.5, *,
+                 sample_rate: float, p: float = 0.5, same_on_batch: bool = False) -> None:
         super().__init__(p, same_on_batch)
         self.sample_rate = check_number("sample_rate", sample_rate, 0.0, low_open=True)
         if not isinstance(room_size, (tuple, list)) or len(room_size) != 3:
