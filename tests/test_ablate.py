@@ -50,7 +50,7 @@ def test_end_to_end_ablation(tmp_path, capsys):
     assert len(df) == 6 and set(df.arm) == {"baseline", "time_mask", "all-minus-colored_noise"}
     assert df.test_acc.between(0, 1).all() and df.val_acc.between(0, 1).all()
     assert (df.selected_epoch >= 1).all() and (df.selected_epoch <= 2).all()
-    assert set(df.augmentations) == {"-", "time_mask", "gain+reverb+filter_augment+time_mask"}
+    assert set(df.augmentations) == {"-", "time_mask", "reverb+filter_augment+band_limit+time_mask"}
     summary = (out / "summary.md").read_text()
     assert "| time_mask | 2 |" in summary and "(n=2)" in summary
     for png in ("curves.png", "deltas.png", "confusion.png"):

@@ -207,7 +207,7 @@ def test_bad_protocol_settings_are_one_line_errors(bad, match):
 
 def test_identity_leaves_out_what_the_protocol_does_not_use():
     conv = C.identity(tiny_cfg())
-    assert "epochs" not in conv and "schedule" not in conv and conv["max_epochs"] == 60
+    assert "epochs" not in conv and "schedule" not in conv and conv["max_epochs"] == 36
     assert C.identity(tiny_cfg(epochs=99)) == conv  # --epochs is unused under converge
     fixed = C.identity(tiny_cfg(protocol="fixed"))
     assert "max_epochs" not in fixed and "protocol" not in fixed and "epochs" in fixed
