@@ -212,7 +212,8 @@ def test_identity_leaves_out_what_the_protocol_does_not_use():
     fixed = C.identity(tiny_cfg(protocol="fixed"))
     assert "max_epochs" not in fixed and "protocol" not in fixed and "epochs" in fixed
     assert C.identity(tiny_cfg(normalize="max"))["normalize"] == "max"
-    assert "normalize" not in conv  # the default, as in folders written before it existed
+    # the default, as in folders written before it existed
+    assert "normalize" not in C.identity(tiny_cfg(normalize="none"))
 
 
 def test_end_to_end_converge_with_normalisation_arms(tmp_path):
