@@ -497,22 +497,26 @@ def summary_markdown(df: pd.DataFrame, title: str, context: str = "",
 
 def plot_curves(results: list[RunResult], arm_order: list[str], path: Path) -> None:
     """Validation accuracy, training accuracy and validation loss per epoch: one line per
-    arm (mean over its ``ok`` runs), a min..max band over seeds."""
+    arm (mean over its ``ok`` runs still training at that epoch: converged runs end at
+    different epochs), a min..max band over seeds."""
     results = [r for r in results if r.ok]
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
     axes[1].sharey(axes[0])  # the train-val gap reads straight across
     cmap = plt.get_cmap("tab20")
     for i, arm in enumerate(a for a in arm_order if any(r.arm == a for r in results)):
         runs = [r for r in results if r.arm == arm]
-        n = min(len(r.history) for r in runs)
+        n = max(len(r.history) for r in runs)  # runs of the converge protocol differ in length
         for ax, key in zip(axes, ("val_acc", "train_acc", "val_loss"), strict=True):
-            v = np.array([[getattr(h, key) for h in r.history[:n]] for r in runs])
+            v = np.full((len(runs), n), np.nan)
+            for k, r in enumerate(runs):
+                v[k, :len(r.history)] = [getattr(h, key) for h in r.history]
             x = np.arange(1, n + 1)
             color = cmap((2 * i) % 20 + (i // 10) % 2)  # dark shades first, then light
-            ax.plot(x, v.mean(0), color=color, label=arm, lw=2.2 if arm in
+            # the mean over the runs still training at each epoch
+            ax.plot(x, np.nanmean(v, 0), color=color, label=arm, lw=2.2 if arm in
                     ("baseline", "all") else 1.2, ls="--" if arm == "baseline" else "-")
             if len(runs) > 1:
-                ax.fill_between(x, v.min(0), v.max(0), color=color, alpha=0.10)
+                ax.fill_between(x, np.nanmin(v, 0), np.nanmax(v, 0), color=color, alpha=0.10)
     axes[0].set(xlabel="epoch", ylabel="validation accuracy (multi-crop)",
                 title="Validation accuracy: mean over seeds, band = min..max")
     axes[1].set(xlabel="epoch", ylabel="training accuracy (augmented batches)",
