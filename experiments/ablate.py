@@ -53,8 +53,8 @@ from . import distributed as D
 from .arms import (
     arm_augmentations,
     arm_normalize,
-    build_chain,
     cancelled_arms,
+    config_chain,
     context_for,
     expand_arms,
     unnormalized_features,
@@ -362,10 +362,7 @@ def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> N
     x = None
     # The run's normalisation first: its chain's output is what the model is checked on.
     for mode in dict.fromkeys([cfg.normalize, *(arm_normalize(a, cfg.normalize) for a in arms)]):
-        chain = build_chain(names, cfg.augment, ctx, n_fft=cfg.n_fft,
-                            hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
-                            f_max=cfg.f_max, top_db=cfg.top_db, normalize=mode,
-                            target_lufs=cfg.target_lufs)
+        chain = config_chain(cfg, names, ctx, mode)
         g = torch.Generator().manual_seed(0)
         wave = 0.1 * torch.randn(2, 1, crop, generator=g)
         try:

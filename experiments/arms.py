@@ -311,24 +311,32 @@ def build_chain(names: list[str], overrides: dict[str, dict[str, Any]], ctx: Con
                          f_min=f_min, f_max=f_max, log=None)
     scale = (ak.AmplitudeToDB(top_db=top_db, scale=DB_SCALE) if ctx.scale == "db"
              else Clamp(1e-10))
-    norm = normalizer(normalize, sample_rate=ctx.sample_rate, n_mels=n_mels,
-                      target_lufs=target_lufs)
-    first = [("normalize", norm)] if norm is not None and NORMALIZE_WHERE[normalize] == \
-        "waveform" else []
-    after = [("normalize", norm)] if norm is not None and not first else []
-    return ak.Compose([*first, *placed["waveform"], ("mel", mel), *placed["spectrogram"],
-                       ("scale", scale), *after, *placed["features"], *placed["targets"]],
+    module = normalizer(normalize, sample_rate=ctx.sample_rate, n_mels=n_mels,
+                        target_lufs=target_lufs)
+    norm = [] if module is None else [("normalize", module)]
+    first = NORMALIZE_WHERE.get(normalize) == "waveform"
+    return ak.Compose([*(norm if first else []), *placed["waveform"], ("mel", mel),
+                       *placed["spectrogram"], ("scale", scale), *([] if first else norm),
+                       *placed["features"], *placed["targets"]],
                       num_classes=ctx.num_classes)
 
 
-def chain_for(cfg: Any, arm: str, ctx: Context) -> ak.Compose:
-    """The chain of ``arm`` in a run of ``cfg`` (an ``experiments.config.Config``): its
-    augmentations and its normalisation (:func:`arm_normalize`)."""
-    return build_chain(arm_augmentations(arm, cfg.augmentations), cfg.augment, ctx,
+def config_chain(cfg: Any, names: list[str], ctx: Context, normalize: str,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> ak.Compose:
+    """:func:`build_chain` with the frontend settings of ``cfg`` (an
+    ``experiments.config.Config``): augmentations ``names`` with ``overrides`` (default:
+    ``cfg.augment``), normalisation ``normalize``."""
+    return build_chain(names, cfg.augment if overrides is None else overrides, ctx,
                        n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels,
                        f_min=cfg.f_min, f_max=cfg.f_max, top_db=cfg.top_db,
-                       normalize=arm_normalize(arm, cfg.normalize),
-                       target_lufs=cfg.target_lufs)
+                       normalize=normalize, target_lufs=cfg.target_lufs)
+
+
+def chain_for(cfg: Any, arm: str, ctx: Context) -> ak.Compose:
+    """The chain of ``arm`` in a run of ``cfg``: its augmentations and its normalisation
+    (:func:`arm_normalize`)."""
+    return config_chain(cfg, arm_augmentations(arm, cfg.augmentations), ctx,
+                        arm_normalize(arm, cfg.normalize))
 
 
 def arm_normalize(arm: str, normalize: str) -> str:
@@ -366,10 +374,7 @@ def cancelled_arms(cfg: Any, arms: list[str], num_classes: int = 2) -> list[str]
             continue
         forced = {k: {**cfg.augment.get(k, {}), "p": 1.0} if "p" in AUGMENTATIONS[k].defaults
                   else cfg.augment.get(k, {}) for k in names}
-        chain = build_chain(names, forced, ctx, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                            n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max,
-                            top_db=cfg.top_db, normalize=cfg.normalize,
-                            target_lufs=cfg.target_lufs)
+        chain = config_chain(cfg, names, ctx, cfg.normalize, overrides=forced)
         if cfg.normalize == "freq":
             chain["normalize"].load_state_dict(base["normalize"].state_dict())
         x = chain.train()(wave, generator=torch.Generator().manual_seed(1))

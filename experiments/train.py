@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 import augkit as ak
 
-from .arms import arm_normalize, build_chain, context_for
+from .arms import arm_normalize, config_chain, context_for
 from .config import Config
 from .data import AudioSet
 from .results import EpochLog, Metrics, RunResult
@@ -411,11 +411,8 @@ def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSe
     order = None if world == 1 else torch.Generator(device=device).manual_seed(seed)
     crop_len = int(round(cfg.crop_seconds * data.sample_rate))
     ctx = context_for(cfg, data.sample_rate, len(data.classes))
-    chain = build_chain(augmentations, cfg.augment, ctx, n_fft=cfg.n_fft,
-                        hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
-                        f_max=cfg.f_max, top_db=cfg.top_db,
-                        normalize=cfg.normalize if normalize is None else normalize,
-                        target_lufs=cfg.target_lufs).to(device)
+    chain = config_chain(cfg, augmentations, ctx,
+                         cfg.normalize if normalize is None else normalize).to(device)
     model = build_model(cfg, len(data.classes), device)
     bs = min(cfg.batch_size, train_idx.shape[0])
     step_fn: nn.Module = model
