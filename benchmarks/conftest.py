@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import platform
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import torchaudio
 
@@ -51,3 +53,23 @@ def run(benchmark, device):
             return benchmark(timed)
 
     return _run
+
+
+@pytest.fixture(scope="module")
+def banks(tmp_path_factory):
+    """Folders of 8 noise clips (3 s) and 8 room responses (0.3 s) as 16 kHz WAV files,
+    for the peer benchmarks' background-noise and reverb pairs."""
+    sr = 16000
+    rng = np.random.default_rng(0)
+    out = {}
+    for kind, seconds in (("noise", 3.0), ("ir", 0.3)):
+        folder = tmp_path_factory.mktemp(kind)
+        for i in range(8):
+            n = int(seconds * sr)
+            x = rng.standard_normal(n).astype(np.float32) * 0.1
+            if kind == "ir":
+                x *= np.exp(-np.arange(n) / (0.05 * sr)).astype(np.float32)
+                x[0] = 1.0
+            sf.write(folder / f"{kind}{i}.wav", x, sr)
+        out[kind] = str(folder)
+    return out

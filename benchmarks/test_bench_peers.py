@@ -7,9 +7,7 @@ clips/s and augkit's ratio to torch-audiomentations in each group.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 import augkit as ak
@@ -54,24 +52,6 @@ PAIRS = {
                lambda b: _ta_files("ApplyImpulseResponse", ir_paths=b["ir"],
                              compensate_for_propagation_delay=True, convolve_mode="full")),
 }
-
-
-@pytest.fixture(scope="module")
-def banks(tmp_path_factory):
-    """Folders of 8 noise clips (3 s) and 8 room responses (0.3 s) as WAV files."""
-    rng = np.random.default_rng(0)
-    out = {}
-    for kind, seconds in (("noise", 3.0), ("ir", 0.3)):
-        folder = tmp_path_factory.mktemp(kind)
-        for i in range(8):
-            n = int(seconds * SR)
-            x = rng.standard_normal(n).astype(np.float32) * 0.1
-            if kind == "ir":
-                x *= np.exp(-np.arange(n) / (0.05 * SR)).astype(np.float32)
-                x[0] = 1.0
-            sf.write(folder / f"{kind}{i}.wav", x, SR)
-        out[kind] = str(folder)
-    return out
 
 
 @pytest.fixture(params=[1, 2], ids=lambda n: f"{n}t")
