@@ -172,3 +172,38 @@ def test_bad_input_shapes():
         fe(torch.randn(16000))
     with pytest.raises(ValueError, match="too short"):
         MelFrontend(16000, n_fft=512, center=False)(torch.randn(1, 100))
+
+
+def test_the_filterbank_is_torchaudios():
+    for cfg in CONFIGS:
+        fe = MelFrontend(**cfg)
+        want = torchaudio.functional.melscale_fbanks(
+            fe.n_fft // 2 + 1, fe.f_min, fe.f_max, fe.n_mels, fe.sample_rate,
+            cfg.get("norm"), cfg.get("mel_scale", "htk"))
+        assert torch.equal(fe.fb, want)
+
+
+def test_amplitude_to_db_sets_torchaudios_batch_axis_per_example():
+    """Why F.amplitude_to_db wraps torchaudio's amplitude_to_DB instead of calling it as is.
+
+    torchaudio takes one floor per (C, F, T) block: per example on (B, C, F, T), but
+    one floor for the whole batch on (B, F, T), so a quiet example is floored by a
+    loud one. The wrapper views every input as (examples, ., F, T).
+    """
+    x = torch.stack([torch.full((2, 2), 1.0), torch.full((2, 2), 1e-6)])  # (B, F, T)
+    x[0, 0, 0], x[1, 0, 0] = 1e-12, 1e-18
+    shared = torchaudio.functional.amplitude_to_DB(x, 10.0, 1e-10, 0.0, top_db=20.0)
+    assert shared[1].min().item() == pytest.approx(-20.0)  # floored by example 0's max
+    ours = amplitude_to_db(x, top_db=20.0, example_dims=2)
+    assert ours[1].min().item() == pytest.approx(-80.0)  # its own max, -60 dB, less 20
+    alone = torch.cat([torchaudio.functional.amplitude_to_DB(e[None], 10.0, 1e-10, 0.0, 20.0)
+                       for e in x])
+    assert torch.equal(ours, alone)
+    # On (B, C, F, T) torchaudio is already per example, and the wrapper is the same call.
+    spec = torch.rand(3, 2, 5, 7) ** 8
+    spec[1] *= 1e-9
+    assert torch.equal(amplitude_to_db(spec, top_db=30.0),
+                       torchaudio.functional.amplitude_to_DB(spec, 10.0, 1e-10, 0.0, 30.0))
+    views = spec.expand(4, *spec.shape)  # (V, B, C, F, T): each (C, F, T) its own floor
+    assert torch.equal(amplitude_to_db(views, top_db=30.0),
+                       amplitude_to_db(spec, top_db=30.0).expand(4, *spec.shape))

@@ -18,8 +18,7 @@ from scipy.signal import welch
 
 import augkit as ak
 from augkit.banks import colored_noise_bank, synthetic_room_irs
-from experiments.arms import Context
-from experiments.banks import background_noise_arm, reverb_arm
+from experiments.augmentations import Context, background_noise_arm, reverb_arm
 
 SR = 16000
 
@@ -159,8 +158,8 @@ def test_folder_errors(tmp_path):
     with pytest.raises(ValueError, match=str(tmp_path)):
         ak.BackgroundNoise(tmp_path, sample_rate=SR)
     (tmp_path / "bad.wav").write_bytes(b"nope")
-    with pytest.warns(UserWarning, match="bad.wav"), pytest.raises(ValueError,
-                                                                      match="could be decoded"):
+    # nothing usable: one error that names the folder and says why (no warning as well)
+    with pytest.raises(ValueError, match=r"could be decoded.*1 unreadable \(bad\.wav: "):
         ak.ImpulseResponse(tmp_path, sample_rate=SR)
     with pytest.raises(ValueError, match="noises"):
         ak.BackgroundNoise(torch.randn(10))
@@ -187,6 +186,29 @@ def test_impulse_response_matches_torchaudio_fftconvolve():
         full = torchaudio.functional.fftconvolve(x[b].double(), ir.double().expand(2, -1))
         ref = full[..., shift: shift + 5000]
         torch.testing.assert_close(y[b].double(), ref, rtol=1e-4, atol=1e-4 * ref.abs().max())
+
+
+def test_fft_convolve_keeps_its_own_because_torchaudio_pads_exactly_and_crops_one_window(
+        monkeypatch):
+    """Why F.fft_convolve is not torchaudio.functional.fftconvolve (see its docstring)."""
+    # 1. Each example is read from its own IR's direct path; fftconvolve's "same"
+    #    mode crops one fixed window, so an IR with a pre-delay moves the signal.
+    irs = torch.zeros(2, 64)
+    irs[0, 0], irs[1, 40] = 1.0, 1.0  # two deltas, the second 40 samples late
+    x = torch.randn(2, 1, 1000, generator=gen(0))
+    torch.testing.assert_close(ak.functional.fft_convolve(x, irs), x, rtol=0, atol=1e-5)
+    same = torchaudio.functional.fftconvolve(x, irs.unsqueeze(1), mode="same")
+    assert not torch.allclose(same, x, atol=1e-3)
+    # 2. The FFT length: exactly T + L - 1 there (here 1009, a prime: the slow case of
+    #    every FFT library), the next 2^a 3^b 5^c length here (scipy's next_fast_len).
+    sizes = []
+    rfft = torch.fft.rfft
+    monkeypatch.setattr(torch.fft, "rfft", lambda a, n=None, **kw: sizes.append(n) or rfft(
+        a, n=n, **kw))
+    x, ir = torch.randn(1, 1, 1000), torch.randn(1, 10)
+    torchaudio.functional.fftconvolve(x, ir.unsqueeze(1))
+    ak.functional.fft_convolve(x, ir)
+    assert sizes == [1009, 1009, 1024, 1024]
 
 
 def test_delta_with_predelay_returns_the_input_and_level_is_kept():
@@ -228,12 +250,12 @@ def test_synthetic_room_bank_has_the_drawn_rt60():
 
 def test_arm_builders_use_the_folders_or_the_generated_banks(tmp_path):
     sf.write(tmp_path / "n.wav", np.random.default_rng(0).standard_normal(8000) * 0.1, 8000)
-    ctx = Context(SR, num_classes=3, scale="db")
+    ctx = Context(SR, num_classes=3)
     noise = background_noise_arm(ctx, bank_size=4, bank_seconds=0.5, p=0.3)
     assert noise.num_noises == 4 and noise.p == 0.3
     assert torch.equal(noise.noise_flat, colored_noise_bank(4, 0.5, SR, seed=0).reshape(-1))
     reverb = reverb_arm(ctx, bank_size=3, rt60=[0.1, 0.2])
     assert reverb.irs.shape == (3, math.ceil(0.2 * SR))
-    folders = Context(SR, 3, "db", noise_dir=str(tmp_path), ir_dir=str(tmp_path))
+    folders = Context(SR, 3, noise_dir=str(tmp_path), ir_dir=str(tmp_path))
     assert background_noise_arm(folders).noise_lengths.tolist() == [SR]
     assert reverb_arm(folders).irs.shape == (1, SR)

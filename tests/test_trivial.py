@@ -16,7 +16,8 @@ from conftest import generator
 
 import augkit as ak
 from experiments import config as C
-from experiments.arms import TRIVIAL_OPS, Context, build_chain, expand_arms
+from experiments.arms import build_arm, expand_arms
+from experiments.augmentations import TRIVIAL_OPS
 
 # Deterministic ops whose products identify the subset an example got: the sign
 # says polarity, the magnitude 2^a 3^b 5^c the three gains.
@@ -187,8 +188,8 @@ def test_bad_arguments_are_one_line_errors(kwargs, error, message):
 
 @pytest.mark.parametrize("sample_rate", [8000, 16000])
 def test_trivial_arm_builds_and_runs(sample_rate):
-    ctx = Context(sample_rate, 3, "db")
-    chain = build_chain(["trivial"], {}, ctx, n_fft=512, hop_length=160, n_mels=64)
+    frontend = C.FrontendConfig(sample_rate=sample_rate, n_fft=512, hop_length=160, n_mels=64)
+    chain = build_arm("trivial", frontend, C.AblationConfig(), 3).chain
     assert chain.names == ["trivial", "mel", "scale"]
     aug = chain["trivial"]
     assert isinstance(aug, ak.TrivialAugment) and aug.names == list(TRIVIAL_OPS)
@@ -204,15 +205,12 @@ def test_trivial_arm_builds_and_runs(sample_rate):
 def test_trivial_arm_settings_through_the_config():
     cfg = C.resolve("quick", overrides={"augment.trivial.num_ops": "2",
                                         "augment.trivial.ops": "gain,noise,reverb"})
-    assert cfg.augment["trivial"] == {"num_ops": 2, "ops": "gain,noise,reverb"}
-    ctx = Context(cfg.sample_rate, 3, cfg.scale)
-    aug = build_chain(["trivial"], cfg.augment, ctx, n_fft=cfg.n_fft,
-                      hop_length=cfg.hop_length, n_mels=cfg.n_mels)["trivial"]
+    assert cfg.ablation.augment["trivial"] == {"num_ops": 2, "ops": "gain,noise,reverb"}
+    aug = build_arm("trivial", cfg.frontend, cfg.ablation, 3).chain["trivial"]
     assert aug.num_ops == (2, 2) and aug.names == ["gain", "noise", "reverb"]
     cfg = C.resolve("quick", overrides={"augment.trivial.num_ops": "[1, 3]",
                                         "augment.trivial.ops": '["gain", "speed", "shift"]'})
-    aug = build_chain(["trivial"], cfg.augment, ctx, n_fft=cfg.n_fft,
-                      hop_length=cfg.hop_length, n_mels=cfg.n_mels)["trivial"]
+    aug = build_arm("trivial", cfg.frontend, cfg.ablation, 3).chain["trivial"]
     assert aug.num_ops == (1, 3) and aug.names == ["gain", "speed", "shift"]
     with pytest.raises(ValueError, match=r"augment.trivial: ops \['time_mask'\]"):
         C.resolve("quick", overrides={"augment.trivial.ops": "gain,time_mask"})
@@ -225,9 +223,7 @@ def test_trivial_ops_take_the_runs_settings():
     cfg = C.resolve("quick", overrides={"augment.gain.gain_db": "[-30, 6]",
                                         "augment.gain.p": "0.2",
                                         "augment.trivial.ops": "gain,reverb"})
-    ctx = Context(cfg.sample_rate, 3, cfg.scale, augment=cfg.augment)
-    chain = build_chain(["gain", "trivial"], cfg.augment, ctx, n_fft=cfg.n_fft,
-                        hop_length=cfg.hop_length, n_mels=cfg.n_mels)
+    chain = build_arm("gain+trivial", cfg.frontend, cfg.ablation, 3).chain
     assert chain["gain"].gain_db == (-30.0, 6.0) and chain["gain"].p == 0.2
     assert chain["trivial"]["gain"].gain_db == (-30.0, 6.0) and chain["trivial"]["gain"].p == 1.0
 

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import torch
+from scipy.fft import next_fast_len
 from torch import Tensor
 
-__all__ = ["fft_convolve", "fft_size", "peak_delay"]
-
-
-def fft_size(n: int) -> int:
-    """The smallest ``2**a * 3**b * 5**c >= n`` (a fast FFT length); ``n`` a Python int."""
-    best = 1 << max(n - 1, 0).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
+__all__ = ["fft_convolve", "peak_delay"]
 
 
 def peak_delay(ir: Tensor) -> Tensor:
@@ -41,6 +26,14 @@ def fft_convolve(x: Tensor, ir: Tensor, delay: Tensor | None = None) -> Tensor:
     peak (:func:`peak_delay`, the default) the direct path of a room impulse
     response stays where it was: the signal does not move in time.
 
+    ``full`` is what ``torchaudio.functional.fftconvolve(x, ir)`` returns, but
+    that function cannot serve here: it transforms at exactly ``T + L - 1``
+    points, often a length with a large prime factor, which FFT libraries handle
+    with slower algorithms (Bluestein's), where this rounds up to the next
+    5-smooth length (``scipy.fft.next_fast_len``); and its ``"same"`` mode crops one fixed
+    window for the whole batch, where each example here is read from its own
+    filter's direct path (``tests/test_noise_reverb.py`` shows both).
+
     Args:
         x: Waveforms ``(B, C, T)`` (or any ``(B, ..., T)``).
         ir: Filters ``(B, L)``, one per example shared by its channels.
@@ -54,7 +47,7 @@ def fft_convolve(x: Tensor, ir: Tensor, delay: Tensor | None = None) -> Tensor:
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     if delay is None:
         delay = peak_delay(ir)
-    n = fft_size(t + length - 1)
+    n = next_fast_len(t + length - 1, real=True)  # 2^a 3^b 5^c: a fast FFT length
     view = (ir.shape[0], *([1] * (x.ndim - 2)), -1)
     spec = torch.fft.rfft(x.to(dtype), n=n) * torch.fft.rfft(ir.to(dtype), n=n).reshape(view)
     full = torch.fft.irfft(spec, n=n)

@@ -1,73 +1,19 @@
-"""Spectral ops: mel filterbank, batched mel spectrogram, per-example decibels."""
+"""Spectral ops: batched mel spectrogram, per-example decibels.
+
+The mel filterbank is ``torchaudio.functional.melscale_fbanks`` (built once, by
+:class:`~augkit.MelFrontend`); the decibels are
+``torchaudio.functional.amplitude_to_DB`` with its batch axis set per example.
+"""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torchaudio
 from torch import Tensor
 
-__all__ = ["mel_filterbank", "melspectrogram", "amplitude_to_db", "frame_chunk_size"]
-
-
-def _hz_to_mel(freq: Tensor, mel_scale: str) -> Tensor:
-    if mel_scale == "htk":
-        return 2595.0 * torch.log10(1.0 + freq / 700.0)
-    # Slaney: linear below 1 kHz, logarithmic above.
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
-    return torch.where(
-        freq >= min_log_hz,
-        min_log_mel + torch.log(freq.clamp(min=min_log_hz) / min_log_hz) / logstep,
-        freq / f_sp,
-    )
-
-
-def _mel_to_hz(mels: Tensor, mel_scale: str) -> Tensor:
-    if mel_scale == "htk":
-        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
-    return torch.where(
-        mels >= min_log_mel, min_log_hz * torch.exp(logstep * (mels - min_log_mel)), f_sp * mels
-    )
-
-
-def mel_filterbank(
-    n_freqs: int,
-    f_min: float,
-    f_max: float,
-    n_mels: int,
-    sample_rate: int,
-    norm: str | None = None,
-    mel_scale: str = "htk",
-) -> Tensor:
-    """Triangular mel filterbank, as ``torchaudio.functional.melscale_fbanks``.
-
-    Args:
-        n_freqs: Number of STFT bins, ``n_fft // 2 + 1``.
-        f_min: Lowest frequency in Hz.
-        f_max: Highest frequency in Hz.
-        n_mels: Number of mel bands.
-        sample_rate: Sample rate in Hz.
-        norm: ``None`` or ``"slaney"`` (divide each triangle by its bandwidth).
-        mel_scale: ``"htk"`` or ``"slaney"``.
-
-    Returns:
-        Tensor of shape ``(n_freqs, n_mels)``, float64 maths cast to float32.
-    """
-    all_freqs = torch.linspace(0, sample_rate // 2, n_freqs, dtype=torch.float64)
-    m_min = _hz_to_mel(torch.tensor(float(f_min), dtype=torch.float64), mel_scale)
-    m_max = _hz_to_mel(torch.tensor(float(f_max), dtype=torch.float64), mel_scale)
-    f_pts = _mel_to_hz(torch.linspace(m_min, m_max, n_mels + 2, dtype=torch.float64), mel_scale)
-    f_diff = f_pts[1:] - f_pts[:-1]  # (n_mels + 1,)
-    slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1)  # (n_freqs, n_mels + 2)
-    down = -slopes[:, :-2] / f_diff[:-1]
-    up = slopes[:, 2:] / f_diff[1:]
-    fb = torch.clamp(torch.minimum(down, up), min=0.0)
-    if norm == "slaney":
-        fb = fb * (2.0 / (f_pts[2 : n_mels + 2] - f_pts[:n_mels])).unsqueeze(0)
-    return fb.to(torch.float32)
+__all__ = ["melspectrogram", "amplitude_to_db", "frame_chunk_size"]
 
 
 def frame_chunk_size(n_rows: int, n_frames: int, n_fft: int, device: torch.device,
@@ -153,14 +99,16 @@ def amplitude_to_db(
 ) -> Tensor:
     """Decibels with a ``top_db`` floor computed per example, without host syncs.
 
-    torchaudio's ``amplitude_to_DB`` shares one floor across a 3-D batch; here
-    each example (the last ``example_dims`` dims) gets its own, as if it had
-    been converted alone.
+    The decibels are ``torchaudio.functional.amplitude_to_DB``, which takes one
+    floor per ``(C, F, T)`` block: per example on ``(B, C, F, T)``, but one floor
+    shared by the whole batch on a 3-D ``(B, F, T)``. Here the input is viewed
+    as ``(examples, ., F, T)`` first, so each example (the last ``example_dims``
+    dims) gets its own floor, as if it had been converted alone.
 
     Args:
         x: Power (``multiplier=10``) or magnitude (``multiplier=20``) tensor of
             shape ``(B, C, F, T)`` (or any shape with ``example_dims`` trailing dims
-            per example).
+            per example, ``example_dims`` in 2..``x.ndim``).
         multiplier: 10 for power, 20 for amplitude. (Default: ``10.0``)
         amin: Floor before the log. (Default: ``1e-10``)
         ref: Reference value mapped to 0 dB. (Default: ``1.0``)
@@ -170,10 +118,10 @@ def amplitude_to_db(
     Returns:
         Tensor of the same shape, float32.
     """
-    db = multiplier * torch.log10(torch.clamp(x.float(), min=amin))
-    db = db - multiplier * math.log10(max(amin, ref))
-    if top_db is not None:
-        dims = tuple(range(x.ndim - example_dims, x.ndim))
-        floor = db.amax(dim=dims, keepdim=True) - top_db
-        db = torch.maximum(db, floor)
-    return db
+    if not 2 <= example_dims <= x.ndim:
+        raise ValueError(f"example_dims must be in [2, x.ndim = {x.ndim}], got {example_dims}")
+    lead, middle = x.shape[: x.ndim - example_dims], x.shape[x.ndim - example_dims: -2]
+    view = (math.prod(lead), math.prod(middle), *x.shape[-2:])  # (examples, ., F, T)
+    db = torchaudio.functional.amplitude_to_DB(x.float().reshape(view), multiplier, amin,
+                                               math.log10(max(amin, ref)), top_db)
+    return db.reshape(x.shape)

@@ -10,9 +10,10 @@ from .. import functional as F
 class AmplitudeToDB(nn.Module):
     """Power or magnitude spectrogram -> decibels, each example with its own floor.
 
-    Like ``torchaudio.transforms.AmplitudeToDB``, except that the ``top_db``
-    floor is computed per example (the last three dims), on the device, with no
-    host sync; torchaudio shares one floor across a 3-D batch. It lets
+    ``torchaudio.functional.amplitude_to_DB`` with the ``top_db`` floor computed
+    per example (the last three dims, or two for ``(B, F, T)``), on the device,
+    with no host sync (:func:`augkit.functional.amplitude_to_db`); called as is,
+    torchaudio shares one floor across a 3-D batch. It lets
     spectrogram-domain steps sit between the mel projection and the log:
     ``Compose([MelFrontend(sr, log=None), <power-mel steps>, AmplitudeToDB(),
     <log-mel steps>])``; ``MelFrontend(log="db")`` is the short form of the

@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import Tensor
 
 from .. import functional as F
-from ..banks import load_audio_folder, pack
+from ..banks import bank_clips, bank_on, pack
 from ._base import Params, RandomTransform, check_int, check_range
-
-
-def bank_clips(bank, sample_rate: int | None, owner: str, what: str) -> list[Tensor]:
-    """A tensor ``(N, T)``, a sequence of 1-D tensors or a folder -> a list of 1-D clips."""
-    if isinstance(bank, (str, os.PathLike)):
-        if sample_rate is None:
-            raise ValueError(f"{owner}: sample_rate is required when {what} is a folder "
-                             f"({bank}): its files are resampled to it")
-        return load_audio_folder(bank, check_int("sample_rate", sample_rate, 1))
-    if isinstance(bank, Tensor):
-        if bank.ndim != 2 or not bank.is_floating_point() or bank.numel() == 0:
-            raise ValueError(f"{owner}: {what} must be a non-empty float tensor (N, L) or a "
-                             f"folder, got {bank.dtype} of shape {tuple(bank.shape)}")
-        return list(bank.detach().float().cpu())
-    if isinstance(bank, (list, tuple)) and bank and all(
-            isinstance(c, Tensor) and c.ndim == 1 and c.is_floating_point() and c.numel() > 0
-            for c in bank):
-        return [c.detach().float().cpu() for c in bank]
-    raise ValueError(f"{owner}: {what} must be a float tensor (N, L), a list of 1-D float "
-                     f"tensors or a folder path, got {type(bank).__name__}")
-
-
-def bank_on(module, name: str, device: torch.device) -> None:
-    """Raise a clear error when ``module``'s bank is not on the input's device."""
-    if getattr(module, name).device != device:
-        raise ValueError(f"{type(module).__name__}'s bank is on {getattr(module, name).device} "
-                         f"but the input is on {device}; move the transform with .to(device)")
 
 
 class BackgroundNoise(RandomTransform):
@@ -56,8 +27,10 @@ class BackgroundNoise(RandomTransform):
     float32 buffer, plus start and length per clip) in non-persistent buffers:
     ``.to(device)`` moves it, ``state_dict`` leaves it out. From a folder, every
     audio file (recursively) is decoded with soundfile, averaged to mono and
-    resampled to ``sample_rate``; unreadable files are skipped with one warning
-    naming them (see :func:`augkit.banks.load_audio_folder`).
+    resampled to ``sample_rate``; unreadable, non-finite and silent files are
+    skipped with one warning naming them (see :func:`augkit.banks.load_audio_folder`).
+    A bank with NaN or inf samples, or a silent one, is refused at construction
+    (it would add nothing); silent clips among others are named in a warning.
     ``noises`` has no default: the bank is the transform's data, and which noise
     suits a task is the user's choice; :func:`augkit.banks.colored_noise_bank`
     generates one without recordings.
@@ -100,8 +73,9 @@ class BackgroundNoise(RandomTransform):
         self.snr_db = check_range("snr_db", snr_db)
         self.sample_rate = None if sample_rate is None else check_int("sample_rate",
                                                                       sample_rate, 1)
-        flat, starts, lengths = pack(bank_clips(noises, sample_rate, "BackgroundNoise",
-                                                "noises"))
+        clips = bank_clips(noises, self.sample_rate, "BackgroundNoise", "noises",
+                           each_audible=False)
+        flat, starts, lengths = pack(clips)
         self.num_noises = int(starts.numel())
         self.register_buffer("noise_flat", flat, persistent=False)
         self.register_buffer("noise_starts", starts, persistent=False)

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import functional as F
+from ..banks import bank_clips, bank_on
 from ._base import Params, RandomTransform, check_int
-from .background_noise import bank_clips, bank_on
 
 
 class ImpulseResponse(RandomTransform):
@@ -30,8 +30,9 @@ class ImpulseResponse(RandomTransform):
     ``L`` and kept in a non-persistent buffer ``(N, L)``: ``.to(device)`` moves
     it, ``state_dict`` leaves it out. From a folder, every audio file
     (recursively) is decoded with soundfile, averaged to mono and resampled to
-    ``sample_rate``; unreadable files are skipped with one warning naming them
-    (see :func:`augkit.banks.load_audio_folder`).
+    ``sample_rate``; unreadable, non-finite and silent files are skipped with one
+    warning naming them (see :func:`augkit.banks.load_audio_folder`). A bank with
+    NaN or inf samples or a silent IR is refused at construction, naming it.
     ``irs`` has no default: the bank is the transform's data, and which rooms suit
     a task is the user's choice; :func:`augkit.banks.synthetic_room_irs` generates
     one without recordings.
@@ -70,12 +71,10 @@ class ImpulseResponse(RandomTransform):
         super().__init__(p, same_on_batch)
         self.sample_rate = None if sample_rate is None else check_int("sample_rate",
                                                                       sample_rate, 1)
-        clips = bank_clips(irs, sample_rate, "ImpulseResponse", "irs")
+        clips = bank_clips(irs, self.sample_rate, "ImpulseResponse", "irs", each_audible=True)
         bank = nn.utils.rnn.pad_sequence(clips, batch_first=True)  # (N, L), zero-padded
+        # > 0 and finite: every IR has a sample of at least SILENT_PEAK, all are float32.
         energy = bank.double().square().sum(-1)
-        if not torch.isfinite(energy).all() or not (energy > 0).all():
-            bad = [i for i, e in enumerate(energy.tolist()) if not 0 < e < float("inf")]
-            raise ValueError(f"ImpulseResponse: irs {bad} are silent or not finite")
         self.num_irs = int(bank.shape[0])
         self.register_buffer("irs", (bank.double() / energy.sqrt().unsqueeze(-1)).float(),
                              persistent=False)

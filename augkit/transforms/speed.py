@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import Tensor
 
 from .. import functional as F
 from ..functional.resample import resample
 from ._base import Params, RandomTransform, check_range
-
-
-def log_uniform(n: int, low: float, high: float, device, generator) -> Tensor:
-    """``low * (high / low) ** U(0, 1)``: log-uniform on ``[low, high]``; exact when equal."""
-    u = F.uniform((n,), 0.0, 1.0, device, generator)
-    return low * torch.exp(u * math.log(high / low))
-
-
-def check_positive_range(name: str, value) -> tuple[float, float]:
-    lo, hi = check_range(name, value)
-    if lo <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return lo, hi
 
 
 class Speed(RandomTransform):
@@ -69,10 +53,12 @@ class Speed(RandomTransform):
     def __init__(self, factor: tuple[float, float] | float = (0.9, 1.1), p: float = 0.5,
                  same_on_batch: bool = False) -> None:
         super().__init__(p, same_on_batch)
-        self.factor = check_positive_range("factor", factor)
+        self.factor = check_range("factor", factor)
+        if self.factor[0] <= 0:
+            raise ValueError(f"factor must be > 0, got {factor!r}")
 
     def sample(self, shape, n, device, generator) -> Params:
-        return {"factor": log_uniform(n, *self.factor, device, generator)}
+        return {"factor": F.log_uniform((n,), *self.factor, device, generator)}
 
     def apply(self, x: Tensor, params: Params) -> Tensor:
         y = resample(x, params["factor"], x.shape[-1], max_factor=self.factor[1])

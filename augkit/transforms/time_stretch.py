@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from .. import functional as F
 from ..functional.phase_vocoder import time_stretch
-from ._base import Params, RandomTransform, check_int
-from .speed import check_positive_range, log_uniform
+from ._base import Params, RandomTransform, check_int, check_range
 
 
 class TimeStretch(RandomTransform):
@@ -62,7 +62,9 @@ class TimeStretch(RandomTransform):
                  hop_length: int | None = None, p: float = 0.5,
                  same_on_batch: bool = False) -> None:
         super().__init__(p, same_on_batch)
-        self.rate = check_positive_range("rate", rate)
+        self.rate = check_range("rate", rate)
+        if self.rate[0] <= 0:
+            raise ValueError(f"rate must be > 0, got {rate!r}")
         self.n_fft = check_int("n_fft", n_fft, 4)
         self.hop_length = (self.n_fft // 4 if hop_length is None
                            else check_int("hop_length", hop_length, 1))
@@ -71,7 +73,7 @@ class TimeStretch(RandomTransform):
                              f"got {hop_length}")
 
     def sample(self, shape, n, device, generator) -> Params:
-        return {"rate": log_uniform(n, *self.rate, device, generator)}
+        return {"rate": F.log_uniform((n,), *self.rate, device, generator)}
 
     def apply(self, x: Tensor, params: Params) -> Tensor:
         y = time_stretch(x, params["rate"], x.shape[-1], self.n_fft, self.hop_length)
