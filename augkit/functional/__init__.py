@@ -4,6 +4,7 @@ from .air import air_absorption, air_absorption_db
 from .augment import (
     add_noise,
     add_noise_snr,
+    check_target_batch,
     crop,
     crop_segments,
     gain,
@@ -11,12 +12,14 @@ from .augment import (
     mix,
     offsets_at,
     per_example,
+    reads_values,
     shift,
     signal_power,
+    signal_rms,
     soft_targets,
     valid_mask,
 )
-from .convolve import fft_convolve, fft_size, peak_delay
+from .convolve import fft_convolve, peak_delay
 from .distortion import abs_quantile, alias, bit_crush, clip, mu_law, tanh_distortion
 from .eq import biquad_magnitude, biquad_margin, eq_filter, rbj_coefficients
 from .filters import (
@@ -40,7 +43,7 @@ from .normalize import (
 from .paste import band_mask, cut_mix, pasted_area
 from .random import bernoulli, beta, log_uniform, randint_below, random_phases, uniform
 from .room import eyring_rt60, image_table, room_impulse_response
-from .spectral import amplitude_to_db, frame_chunk_size, mel_filterbank, melspectrogram
+from .spectral import amplitude_to_db, frame_chunk_size, melspectrogram
 from .spectro import band_gains, filter_augment, resized_crop, time_warp
 from .waveform import peak_normalize, reverse
 
@@ -62,6 +65,7 @@ __all__ = [
     "bit_crush",
     "butterworth_filter",
     "butterworth_magnitude",
+    "check_target_batch",
     "clip",
     "colored_noise",
     "crop",
@@ -70,7 +74,6 @@ __all__ = [
     "eq_filter",
     "eyring_rt60",
     "fft_convolve",
-    "fft_size",
     "filter_augment",
     "filter_margin",
     "filter_zero_phase",
@@ -85,7 +88,6 @@ __all__ = [
     "loudness_normalize",
     "mask_along_axis",
     "max_normalize",
-    "mel_filterbank",
     "melspectrogram",
     "mix",
     "mu_law",
@@ -97,6 +99,7 @@ __all__ = [
     "peak_normalize",
     "per_example",
     "randint_below",
+    "reads_values",
     "random_phase_noise",
     "random_phases",
     "rbj_coefficients",
@@ -105,6 +108,7 @@ __all__ = [
     "room_impulse_response",
     "shift",
     "signal_power",
+    "signal_rms",
     "soft_targets",
     "standardize",
     "tanh_distortion",

@@ -8,6 +8,8 @@ axis accepts either.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -16,6 +18,7 @@ __all__ = [
     "add_noise",
     "add_noise_snr",
     "signal_power",
+    "signal_rms",
     "valid_mask",
     "gain",
     "crop",
@@ -24,6 +27,8 @@ __all__ = [
     "shift",
     "mix",
     "soft_targets",
+    "check_target_batch",
+    "reads_values",
     "per_example",
 ]
 
@@ -86,16 +91,45 @@ def valid_mask(x: Tensor, lengths: Tensor | None) -> Tensor | None:
 
 
 def signal_power(x: Tensor, lengths: Tensor | None = None) -> Tensor:
-    """Mean square per example over its channels and valid samples, float32 ``(B,)``."""
+    """Mean square per example over its channels and valid samples, float32 ``(B,)``.
+
+    An RMS above about ``1.8e19`` (the square root of float32's largest value)
+    makes the power itself ``inf``; :func:`signal_rms` gives the level as an RMS.
+    """
+    return signal_rms(x, lengths).square()
+
+
+def signal_rms(x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Root mean square per example over its channels and valid samples, float32 ``(B,)``.
+
+    One reading pass (``vector_norm``, no squared copy, no host sync). The RMS
+    itself fits float32 for any finite input, but ``vector_norm`` sums squares
+    in the input's dtype: float32 (and float16/bfloat16, measured in float32)
+    examples whose RMS is above about ``1e19 / sqrt(N)`` (``N`` samples per
+    example: ``1e17`` for 16000) overflow to an ``inf`` level. Such input is not
+    audio; scale it down, or pass float64, which is measured in float64.
+    (Checking for the overflow and measuring again would take a host sync, or a
+    second pass over every batch.)
+
+    Args:
+        x: ``(B, ...)``, e.g. waveforms ``(B, C, T)``.
+        lengths: Valid samples per example ``(B,)``; samples past it do not count.
+            (Default: all of ``T``)
+
+    Returns:
+        float32 ``(B,)``; 0 for a silent example.
+    """
     dims = tuple(range(1, x.ndim))
     mask = valid_mask(x, lengths)
-    if mask is None:  # one reading pass, no squared copy
-        wide = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        norm = torch.linalg.vector_norm(wide, dim=dims).float()
-        return norm.square() / max(x[0].numel(), 1)
-    sq = x.float().square()
-    count = (mask.sum(dim=dims) * (sq[0].numel() // x.shape[-1])).clamp_min(1)
-    return torch.where(mask, sq, 0.0).sum(dim=dims) / count
+    wide = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    per_row = math.prod(x.shape[1:-1])
+    if mask is None:
+        root_count = math.sqrt(max(per_row * x.shape[-1], 1))
+    else:
+        wide = torch.where(mask, wide, 0.0)
+        root_count = (mask.sum(dim=dims) * per_row).clamp_min(1).sqrt()
+    norm = torch.linalg.vector_norm(wide, dim=dims)  # one reading pass, no squared copy
+    return (norm / root_count).float()
 
 
 def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | None = None,
@@ -115,12 +149,17 @@ def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | No
 
     Returns:
         Tensor like ``x``. The signal power is the mean square over all of an
-        example's channels and valid samples; a silent example stays silent.
+        example's channels and valid samples; a silent example stays silent. The
+        levels are compared as RMS values (:func:`signal_rms`), never as powers:
+        float64 input of any finite level gives finite noise; float32 input up to
+        an RMS of about ``1e19 / sqrt(N)`` (above, the sum of squares overflows:
+        ``inf`` noise; see :func:`signal_rms`).
     """
     if noise_power is None or lengths is not None:
-        noise_power = signal_power(noise, lengths)
-    ratio = signal_power(x, lengths) / noise_power.clamp_min(1e-30)
-    std = torch.sqrt(ratio) * torch.pow(10.0, -snr_db / 20.0)
+        noise_rms = signal_rms(noise, lengths)
+    else:
+        noise_rms = noise_power.float().sqrt()
+    std = signal_rms(x, lengths) / noise_rms.clamp_min(1e-15) * torch.pow(10.0, -snr_db / 20.0)
     mask = valid_mask(x, lengths)
     if reuse_noise and noise.dtype == x.dtype == std.dtype and noise.shape == x.shape:
         if mask is not None:
@@ -256,24 +295,83 @@ def mix(x: Tensor, target: Tensor | None, lam: Tensor, perm: Tensor
     return mixed, lt * target + (1 - lt) * target[perm]
 
 
-def soft_targets(target: Tensor, num_classes: int | None = None) -> Tensor:
+def reads_values(check: bool | None, t: Tensor) -> bool:
+    """Whether to check ``t``'s values: ``check``, or by default on the CPU only.
+
+    ``None`` (the default) reads CPU tensors (free there) but not CUDA ones (a
+    host sync) nor anything under ``torch.compile`` (a graph break).
+    """
+    if check is not None:
+        return bool(check)
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def _prefix(owner: str | None) -> str:
+    return f"{owner}: " if owner else ""
+
+
+def check_target_batch(target, batch: int | None, owner: str | None = None) -> None:
+    """Check that ``target`` is a tensor with one row per example (a shape check, no sync).
+
+    Args:
+        target: Targets ``(B,)`` or ``(B, K)``.
+        batch: ``B``, the examples in the batch (``None``: not checked).
+        owner: Who is checking, for the messages (e.g. ``"Mixup"``).
+    """
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{_prefix(owner)}target must be a tensor of (B,) class indices or "
+                        f"(B, K) soft targets, got {type(target).__name__}")
+    if target.ndim not in (1, 2):
+        raise ValueError(f"{_prefix(owner)}targets must be (B,) class indices or (B, K) soft "
+                         f"targets, got shape {tuple(target.shape)}")
+    if batch is not None and target.shape[0] != batch:
+        raise ValueError(f"{_prefix(owner)}target has {target.shape[0]} rows but the batch has "
+                         f"{batch} examples; give one target per example")
+
+
+def soft_targets(target: Tensor, num_classes: int | None = None, *, batch: int | None = None,
+                 check: bool | None = None, owner: str | None = None) -> Tensor:
     """Class indices ``(B,)`` -> one-hot ``(B, K)`` float; soft ``(B, K)`` -> float.
+
+    Checked: the shape (one row per example when ``batch`` is given), the
+    dtype (class indices are integers), soft targets' ``K`` against
+    ``num_classes``. The class indices' *values* (in ``[0, num_classes)``) are
+    checked when ``check`` is ``True``, or when it is ``None`` and the targets
+    are on the CPU: on CUDA reading them is a host sync, which augkit's steps do
+    not make unless asked (``check=True``), and under ``torch.compile`` a graph
+    break. Unchecked, an index outside the range gives an all-zero row.
 
     Args:
         target: int ``(B,)`` class indices or ``(B, K)`` class probabilities.
         num_classes: ``K``, needed for class indices.
+        batch: ``B``, the examples the targets go with. (Default: not checked)
+        check: Check the class indices' values: ``True`` always, ``False`` never,
+            ``None`` on the CPU only. (Default: ``None``)
+        owner: Who is checking, for the messages (e.g. ``"Mixup"``).
 
     Returns:
         float32 tensor of shape ``(B, K)``.
     """
+    check_target_batch(target, batch, owner)
+    who = _prefix(owner)
     if target.ndim == 2:
+        if num_classes is not None and target.shape[1] != num_classes:
+            raise ValueError(f"{who}soft targets have K={target.shape[1]} classes but "
+                             f"num_classes={num_classes}")
         return target.float()
-    if target.ndim != 1:
-        raise ValueError(f"targets must be (B,) class indices or (B, K) soft targets, got "
-                         f"shape {tuple(target.shape)}")
     if num_classes is None:
-        raise ValueError("num_classes is needed to turn class indices into soft targets")
+        raise ValueError(f"{who}num_classes is needed to turn class indices (B,) into soft "
+                         "targets, e.g. Mixup(num_classes=10); or pass (B, K) soft targets")
+    if target.is_floating_point() or target.is_complex():
+        raise TypeError(f"{who}class indices must be an integer tensor, got {target.dtype}; "
+                        "e.g. target.long(), or pass (B, K) soft targets")
+    if reads_values(check, target) and target.numel():
+        bad = (target < 0) | (target >= num_classes)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise ValueError(f"{who}target holds class {int(target[i])} (example {i}), outside "
+                             f"[0, num_classes={num_classes})")
     # A comparison, not F.one_hot: that checks the label range on the host (a sync on
-    # CPU). A label outside [0, num_classes) gives an all-zero row.
+    # CUDA). Unchecked, a label outside [0, num_classes) gives an all-zero row.
     classes = torch.arange(num_classes, device=target.device)
     return (target.long().unsqueeze(-1) == classes).float()

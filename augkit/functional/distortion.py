@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from .augment import per_example, signal_power, valid_mask
+from .augment import per_example, signal_rms, valid_mask
 
 __all__ = ["abs_quantile", "alias", "bit_crush", "clip", "mu_law", "tanh_distortion"]
 
@@ -119,13 +119,13 @@ def tanh_distortion(x: Tensor, drive_db: Tensor, lengths: Tensor | None = None,
         1.0...
     """
     w = x.float()
-    rms = signal_power(w, lengths).sqrt()
+    rms = signal_rms(w, lengths)
     pre = torch.pow(10.0, drive_db.float() / 20) * reference_rms / rms.clamp_min(1e-12)
     mask = valid_mask(w, lengths)
     y = torch.tanh(w * per_example(pre, w))
     if mask is not None:
         y = torch.where(mask, y, 0.0)
-    out_rms = signal_power(y, lengths).sqrt()
+    out_rms = signal_rms(y, lengths)
     y = y * per_example(rms / out_rms.clamp_min(1e-30), y)
     return _keep_padding(y, x, lengths)
 

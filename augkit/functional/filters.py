@@ -57,6 +57,10 @@ __all__ = [
 BTYPES = ("lowpass", "highpass", "bandpass", "bandstop")
 #: Band edges are kept in ``[EDGE_MIN, 1 - EDGE_MIN]`` times the Nyquist frequency.
 EDGE_MIN = 1e-3
+#: Highest order whose lowpass/highpass factors ``Wc ** -2N`` and ``W ** 2N`` are
+#: multiplied in float32: with band edges kept inside ``[EDGE_MIN, 1 - EDGE_MIN]``
+#: of Nyquist, ``Wc ** 2N`` stays below 1e38 up to order 6; higher orders take float64.
+FLOAT32_ORDER = 6
 #: Padding in time constants of the slowest-decaying impulse response (see the
 #: module docstring): past it the rest of the response sums to below about ``3e-8``.
 TAIL_TIME_CONSTANTS = 16.0
@@ -162,7 +166,11 @@ def butterworth_magnitude(freqs_hz: Tensor, edges_hz: Tensor, btype: str, sample
             grid, coef = grid, edges.pow(-2 * order)
         else:
             grid, coef = grid.reciprocal(), edges.pow(2 * order)
-        power = torch.outer(coef.float(), grid.float(), out=out)
+        if order <= FLOAT32_ORDER:
+            power = torch.outer(coef.float(), grid.float(), out=out)
+        else:  # a factor would under- or overflow float32 alone (0 * inf = NaN): float64
+            power = torch.outer(coef, grid).float()
+            power = power if out is None else out.copy_(power)
     else:  # x = (W^2 - W0^2) / (W Bw) = W / Bw - (W0^2 / Bw) / W; bandstop: 1 / x
         wl, wh = edges.unbind(-1)
         bw = wh - wl
@@ -234,10 +242,21 @@ def filter_zero_phase(x: Tensor, magnitude: Tensor, n_fft: int) -> Tensor:
         m = magnitude[:, bins].unsqueeze(-1).expand(-1, -1, 2)
         return m if out is None else out.copy_(m)
 
-    return _filter_interleaved(x, response, n_fft)
+    return _filter_interleaved(x, response, n_fft, differentiable=needs_grad(magnitude))
 
 
-def _filter_interleaved(x: Tensor, response, n_fft: int) -> Tensor:
+def needs_grad(*tensors: Tensor) -> bool:
+    """Whether autograd records ops on any of ``tensors`` now.
+
+    The fast paths of augkit's ops write into buffers in place (``out=``, ``mul_``),
+    which autograd refuses when an input requires grad; they then take an
+    out-of-place path computing the same values.
+    """
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _filter_interleaved(x: Tensor, response, n_fft: int, differentiable: bool = False
+                        ) -> Tensor:
     """:func:`filter_zero_phase` with ``response(bins, out)``: ``(B, bins, 2)`` float32.
 
     The spectrum's real view is scaled in place by a contiguous interleaved
@@ -245,10 +264,20 @@ def _filter_interleaved(x: Tensor, response, n_fft: int) -> Tensor:
     complex-by-real product (which promotes the response to complex) or a
     broadcast over the last dim. Few large buffers: the padded signal's buffer
     holds, in turn, the signal, the response (bins ``0 .. n_fft // 2 - 1`` fit in
-    it exactly; the last bin is made apart) and the inverse FFT.
+    it exactly; the last bin is made apart) and the inverse FFT. When ``x``
+    requires grad, the same product out of place (differentiable in ``x``).
     """
     length = x.shape[-1]
     work = x if x.dtype == torch.float64 else x.float()
+    if x.numel() == 0:
+        return x.clone()
+    if differentiable or needs_grad(x):
+        # Autograd does not take the in-place buffer reuse below (out=, mul_): the
+        # same maths out of place, differentiable in x.
+        spec = torch.fft.rfft(work, n=n_fft, dim=-1)
+        m = response(slice(0, spec.shape[-1]), None)[..., 0].to(work.dtype)
+        m = m.reshape(x.shape[0], *([1] * (x.ndim - 2)), -1)
+        return torch.fft.irfft(spec * m, n=n_fft, dim=-1)[..., :length].to(x.dtype)
     padded = work.new_empty(*work.shape[:-1], n_fft)
     padded[..., :length].copy_(work)
     padded[..., length:].zero_()

@@ -80,20 +80,27 @@ def _polar_frames(x: Tensor, window: Tensor, hop_length: int) -> tuple[Tensor, T
     sample ``T``, so the input's last samples are covered as well as its first.
 
     Args:
-        x: Signals ``(R, T)``, float32.
-        window: Analysis window ``(n_fft,)``.
+        x: Signals ``(R, T)``, float32 or float64.
+        window: Analysis window ``(n_fft,)``, ``x``'s dtype.
         hop_length: Hop between frames.
 
     Returns:
-        ``(mag, phase)``, each float32 ``(R, ceil(T / hop_length) + 2, n_fft // 2 + 1)``.
+        ``(mag, phase)``, each ``(R, ceil(T / hop_length) + 2, n_fft // 2 + 1)``, ``x``'s
+        dtype.
     """
     n_fft, t = window.shape[-1], x.shape[-1]
     m = -(-t // hop_length) + 1
     right = (m - 1) * hop_length + n_fft - n_fft // 2 - t
     frames = torch.nn.functional.pad(x, (n_fft // 2, right)).unfold(-1, n_fft, hop_length)
     m, f = frames.shape[-2], n_fft // 2 + 1
-    mag, phase = x.new_zeros((2, x.shape[0], m + 1, f)).unbind(0)
     step = _step(m, x.device)
+    if _needs_grad(x):  # out= below is not differentiable: the same values, out of place
+        parts = [torch.view_as_real(torch.fft.rfft(frames[:, s : s + step] * window))
+                 for s in range(0, m, step)]
+        ri = torch.nn.functional.pad(torch.cat(parts, dim=1), (0, 0, 0, 0, 0, 1))
+        re, im = ri[..., 0], ri[..., 1]
+        return torch.hypot(re, im), torch.atan2(im, re)
+    mag, phase = x.new_zeros((2, x.shape[0], m + 1, f)).unbind(0)
     for s in range(0, m, step):
         e = min(s + step, m)
         ri = torch.view_as_real(torch.fft.rfft(frames[:, s:e] * window))
@@ -102,6 +109,11 @@ def _polar_frames(x: Tensor, window: Tensor, hop_length: int) -> tuple[Tensor, T
         torch.hypot(re, im, out=mag[:, s:e])
         torch.atan2(im, re, out=phase[:, s:e])
     return mag, phase
+
+
+def _needs_grad(*tensors: Tensor) -> bool:
+    """Whether autograd records ops on ``tensors``: then no ``out=`` and no in-place writes."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def _nearest_peak(mags: Tensor) -> Tensor:
@@ -155,6 +167,7 @@ def _vocoder_chunks(mag: Tensor, phase: Tensor, rate: Tensor, n_frames: int,
     row_base = (torch.arange(rows, device=device) * (m + 1)).view(b, per, 1)
     bins = torch.arange(f, device=device)
     rate = rate.float()[:, None]
+    grad = _needs_grad(mag, phase)
     # Synthesis phase of the frame before the chunk and that frame's advance; output
     # frame 0 keeps analysis frame 0's phase (a zero advance from "frame -1").
     acc = phase.view(rows, m + 1, f)[:, :1]
@@ -166,6 +179,7 @@ def _vocoder_chunks(mag: Tensor, phase: Tensor, rate: Tensor, n_frames: int,
         steps = k.float() * rate  # (B, n): analysis positions
         first = steps.floor()
         alpha = (steps - first)[:, None, :, None].expand(b, per, n, 1).reshape(rows, n, 1)
+        alpha = alpha.to(mag.dtype)
         first = first.long().unsqueeze(1)
         i0 = (row_base + first.clamp(max=m)).reshape(-1)
         i1 = (row_base + (first + 1).clamp(max=m)).reshape(-1)
@@ -185,6 +199,8 @@ def _vocoder_chunks(mag: Tensor, phase: Tensor, rate: Tensor, n_frames: int,
             peak = _nearest_peak(mags)
             offset = torch.gather(into - ph0, -1, peak) + ph0
             if start == 0:  # frame 0 keeps analysis frame 0's phase
+                if grad:  # the gather above saved peak for its backward
+                    peak = peak.clone()
                 peak[:, 0], offset[:, 0] = bins, 0.0
             index, offset = _compose_scan(peak, offset)
             phases = torch.gather(acc.expand(rows, n, f), -1, index) + offset
@@ -193,6 +209,9 @@ def _vocoder_chunks(mag: Tensor, phase: Tensor, rate: Tensor, n_frames: int,
             # (the same sequence of additions whatever the chunking).
             phases = torch.cumsum(torch.cat([acc, into], dim=1), dim=1)[:, 1:]
         acc = torch.remainder(phases[:, -1:], _TWO_PI)
+        if grad:  # out= and mul_ below are not differentiable
+            yield start, torch.polar(mags, phases)
+            continue
         res = torch.empty(rows, n, f, 2, device=device, dtype=mags.dtype)
         torch.cos(phases, out=res[..., 0])
         torch.sin(phases, out=res[..., 1])
@@ -302,8 +321,8 @@ def overlap_add(spec: Tensor, window: Tensor, hop_length: int, length: int) -> T
     return y.reshape(*lead, length)
 
 
-def _hann(n_fft: int, device: torch.device) -> Tensor:
-    return torch.hann_window(n_fft, device=device, dtype=torch.float32)
+def _hann(n_fft: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    return torch.hann_window(n_fft, device=device, dtype=dtype)
 
 
 def time_stretch(x: Tensor, rate: Tensor, length: int, n_fft: int = 512,
@@ -314,7 +333,8 @@ def time_stretch(x: Tensor, rate: Tensor, length: int, n_fft: int = 512,
     (``T / rate`` samples long) and zeros after its end.
 
     Args:
-        x: Waveforms ``(B, ..., T)``, any float dtype (computed in float32).
+        x: Waveforms ``(B, ..., T)``, any float dtype (computed in float32; float64
+            stays float64). Differentiable in ``x``.
         rate: Speed-up per example ``(B,)``, ``> 0``: ``> 1`` faster and shorter.
         length: Output samples.
         n_fft: STFT size. (Default: ``512``)
@@ -322,7 +342,7 @@ def time_stretch(x: Tensor, rate: Tensor, length: int, n_fft: int = 512,
         phase_locking: See :func:`phase_vocoder`. (Default: ``True``)
 
     Returns:
-        float32 tensor ``(B, ..., length)``.
+        float32 tensor ``(B, ..., length)`` (float64 for float64 input).
 
     Example:
         >>> x = torch.randn(2, 1, 1600)
@@ -330,8 +350,9 @@ def time_stretch(x: Tensor, rate: Tensor, length: int, n_fft: int = 512,
         torch.Size([2, 1, 1600])
     """
     t_in = x.shape[-1]
-    window = _hann(n_fft, x.device)
-    rows = x.reshape(-1, t_in).float()
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    window = _hann(n_fft, x.device, dtype)
+    rows = x.reshape(-1, t_in).to(dtype)
     mag, phase = _polar_frames(rows, window, hop_length)
     n_frames = -(-length // hop_length) + 1
     chunks = _vocoder_chunks(mag, phase, rate, n_frames, phase_locking)
@@ -353,7 +374,8 @@ def pitch_shift(x: Tensor, semitones: Tensor, max_semitones: float, n_fft: int,
     for any real number of semitones.
 
     Args:
-        x: Waveforms ``(B, ..., T)``, any float dtype (computed in float32).
+        x: Waveforms ``(B, ..., T)``, any float dtype (computed in float32; float64
+            stays float64). Differentiable in ``x``.
         semitones: Shift per example ``(B,)``.
         max_semitones: Upper bound of ``semitones`` (a Python number, from the
             configuration): it sets the intermediate length and the resampler's taps.
@@ -362,7 +384,7 @@ def pitch_shift(x: Tensor, semitones: Tensor, max_semitones: float, n_fft: int,
         phase_locking: See :func:`phase_vocoder`. (Default: ``True``)
 
     Returns:
-        float32 tensor ``(B, ..., T)``.
+        float32 tensor ``(B, ..., T)`` (float64 for float64 input).
 
     Example:
         >>> x = torch.randn(2, 1, 1600)

@@ -49,20 +49,21 @@ def resample_half_width(max_factor: float, zero_crossings: int = 16,
     return int(math.ceil(zero_crossings / c_min))
 
 
-def _kernel_table(factor: Tensor, half: int, phases: int, rolloff: float) -> Tensor:
+def _kernel_table(factor: Tensor, half: int, phases: int, rolloff: float,
+                  dtype: torch.dtype = torch.float32) -> Tensor:
     """Per-example kernel tables ``(B, phases + 1, 2 * half)``, rows summing to 1.
 
     Row ``q`` holds the weights of taps ``k = -(half - 1) .. half`` for a read at
     fractional offset ``q / phases`` past the tap ``k = 0``.
     """
     device = factor.device
-    k = torch.arange(-(half - 1), half + 1, device=device, dtype=torch.float32)
-    frac = torch.arange(phases + 1, device=device, dtype=torch.float32) / phases
+    k = torch.arange(-(half - 1), half + 1, device=device, dtype=dtype)
+    frac = torch.arange(phases + 1, device=device, dtype=dtype) / phases
     t = frac[:, None] - k  # (P + 1, K): distance from the read position to each tap
     u = (t / half).clamp(-1.0, 1.0)
-    beta = torch.full((), _KAISER_BETA, device=device)
+    beta = torch.full((), _KAISER_BETA, device=device, dtype=dtype)
     window = torch.special.i0(beta * torch.sqrt(1.0 - u * u)) / torch.special.i0(beta)
-    cutoff = rolloff * torch.clamp(1.0 / factor.float(), max=1.0)  # (B,)
+    cutoff = rolloff * torch.clamp(1.0 / factor.to(dtype), max=1.0)  # (B,)
     table = torch.sinc(cutoff[:, None, None] * t) * window  # (B, P + 1, K)
     return table / table.sum(-1, keepdim=True)
 
@@ -86,7 +87,8 @@ def resample(x: Tensor, factor: Tensor, length: int, max_factor: float,
     about 1 MB per tensor on CPU and 128 MB on other devices.
 
     Args:
-        x: Waveforms ``(B, ..., T)``, any float dtype (computed in float32).
+        x: Waveforms ``(B, ..., T)``, any float dtype (computed in float32;
+            float64 stays float64).
         factor: Read step per example ``(B,)``, ``> 0``.
         length: Output samples.
         max_factor: Upper bound of ``factor`` (a Python number, from the
@@ -101,7 +103,9 @@ def resample(x: Tensor, factor: Tensor, length: int, max_factor: float,
             rows). (Default: ``128``)
 
     Returns:
-        float32 tensor ``(B, ..., length)``.
+        float32 tensor ``(B, ..., length)`` (float64 for float64 input).
+        Differentiable in ``x`` (then the chunks are concatenated rather than
+        written into one output buffer).
 
     Example:
         >>> x = torch.randn(2, 1, 1000)
@@ -110,7 +114,8 @@ def resample(x: Tensor, factor: Tensor, length: int, max_factor: float,
     """
     b, t_in = x.shape[0], x.shape[-1]
     lead = x.shape[:-1]
-    rows = x.reshape(b, -1, t_in).float()
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    rows = x.reshape(b, -1, t_in).to(dtype)
     c = rows.shape[1]
     half = resample_half_width(max(float(max_factor), 1e-6), zero_crossings, rolloff)
     taps = 2 * half
@@ -119,12 +124,16 @@ def resample(x: Tensor, factor: Tensor, length: int, max_factor: float,
     padded = torch.nn.functional.pad(rows, (half, half + 1))
     width = padded.shape[-1]
     windows = padded.reshape(-1).unfold(0, taps, 1)  # (rows * width - taps + 1, taps), a view
-    table = _kernel_table(factor, half, phases, rolloff).reshape(-1, taps)  # (B*(P+1), K)
+    table = _kernel_table(factor, half, phases, rolloff, dtype).reshape(-1, taps)  # (B*(P+1), K)
     scale = 1 << _SCALE_BITS
     step = torch.round(factor.float() * scale).long()  # (B,) fixed-point factor
     row_base = (torch.arange(b * c, device=device) * width).view(b, c, 1)
     table_base = (torch.arange(b, device=device) * (phases + 1)).view(b, 1)
-    y = torch.empty(b, c, length, device=device)
+    grad = torch.is_grad_enabled() and (x.requires_grad or factor.requires_grad)
+    # Autograd does not take the sums written into a preallocated output (out=):
+    # then the chunks are collected and concatenated instead.
+    y = None if grad else torch.empty(b, c, length, device=device, dtype=dtype)
+    pieces = []
     chunk = _chunk(b * c, taps, length, device)
     # The read positions of a block of chunks at a time (index maths in a few large
     # ops), then per chunk only the gathers and the products: fewer, larger ops.
@@ -133,7 +142,7 @@ def resample(x: Tensor, factor: Tensor, length: int, max_factor: float,
         j = torch.arange(block_start, min(block_start + block, length), device=device)
         pos = j * step[:, None]  # (B, n) exact
         whole = pos >> _SCALE_BITS
-        frac = (pos & (scale - 1)).float() / scale  # in [0, 1)
+        frac = (pos & (scale - 1)).to(dtype) / scale  # in [0, 1)
         q = frac * phases
         q0 = q.floor()
         lerp = (q - q0).unsqueeze(-1)  # (B, n, 1)
@@ -150,7 +159,13 @@ def resample(x: Tensor, factor: Tensor, length: int, max_factor: float,
             wi = w_idx[:, s:e].reshape(-1)
             w = torch.lerp(table.index_select(0, wi), table.index_select(0, wi + 1),
                            lerp[:, s:e].reshape(-1, 1)).view(b, 1, e - s, taps)
+            keep = inside[:, None, s:e, 0]
+            if y is None:
+                pieces.append(torch.where(keep, (neighbours * w).sum(-1), 0.0))
+                continue
             out = y[..., block_start + s: block_start + e]
             torch.sum(neighbours * w, -1, out=out)
-            out.masked_fill_(~inside[:, None, s:e, 0], 0.0)
+            out.masked_fill_(~keep, 0.0)
+    if y is None:
+        y = torch.cat(pieces, dim=-1) if pieces else rows.new_zeros(b, c, length)
     return y.reshape(*lead, length)

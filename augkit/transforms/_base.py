@@ -23,11 +23,23 @@ The base class owns everything else:
   the batch as a whole, like Mixup's partner permutation) are left as drawn.
 - **replay**: ``forward(x, params=last_params)`` repeats a call exactly;
   ``last_params`` keeps what was used, ungated, for logging.
-- **targets**: ``forward(x, ..., target=y)`` returns ``(x, y)``. Steps with
-  ``uses_target = True`` (Mixup) transform ``y`` as soft targets ``(B, K)``; the
-  others pass it through.
+  Replayed params must hold the same keys and be drawn for the same batch size
+  (their leading dim is checked against ``x``'s: a shape check, no sync).
+- **targets**: ``forward(x, ..., target=y)`` (or ``forward(x, y)``, as with
+  torchvision's ``MixUp``) returns ``(x, y)``. Steps with ``uses_target = True``
+  (Mixup) transform ``y`` as soft targets ``(B, K)``; the others pass it through.
 - **multi-channel input**: one parameter set per example, shared by its channels.
-- **input checks**: the rank, against :attr:`~RandomTransform.ndims`.
+- **empty batches**: ``B = 0`` gives an empty batch of the output's shape and dtype.
+- **input checks**: the rank, against :attr:`~RandomTransform.ndims` (and a
+  warning for a channel axis longer than a time axis of at most 8, which looks
+  like ``(B, T, C)`` audio); the shapes, dtypes and devices of ``target``,
+  ``lengths`` and replayed ``params``. Their *values* (class indices in
+  ``[0, num_classes)``, ``lengths >= 0``) are checked when they are on the CPU;
+  on CUDA reading them is a host sync, so only with ``check=True`` (see
+  :func:`check_lengths` and :func:`augkit.functional.soft_targets`);
+  ``check=False`` skips them everywhere.
+- **gradients**: outputs are differentiable in ``x`` (the quantisers' gradient
+  is zero almost everywhere); replayed params make a call a fixed function of ``x``.
 
 No per-example Python loops, ``.item()`` or boolean-mask indexing anywhere in
 ``forward``: a chain runs under ``torch.cuda.set_sync_debug_mode("error")``.
@@ -37,14 +49,26 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from .. import functional as F
+from ..functional.augment import check_target_batch, reads_values
 
 Params = dict[str, Tensor]
+
+#: How many forwards up the stack are inside their ``apply`` with ``lengths``: those
+#: checked them (or were told not to), so a transform run inside another's ``apply``
+#: (TrivialAugment's) does not read their values again unless given ``check=True``.
+_NESTED = [0]
+
+#: A batch whose last (time) axis has at most this many entries and whose channel
+#: axis more gets a warning: it looks like ``(B, T, C)`` audio (soundfile's layout).
+LAYOUT_HINT_LAST = 8
 
 
 def check_number(name: str, value, low: float = -math.inf, high: float = math.inf,
@@ -97,6 +121,46 @@ def check_ndim(name: str, x: Tensor, ndims: tuple[int, ...], what: str) -> None:
         raise ValueError(f"{name} expects {what}, got a tensor of shape {tuple(x.shape)}")
 
 
+def check_lengths(name: str, x: Tensor, lengths, check: bool | None = None) -> Tensor:
+    """Validate ``lengths`` (valid samples or frames per example) for the batch ``x``.
+
+    Shapes, dtype and device are always checked (no host sync). The values
+    (``>= 0``) are checked when ``check`` is ``True``, or when it is ``None`` and
+    ``lengths`` is on the CPU: on CUDA reading them is a host sync, which the
+    no-sync contract forbids unless asked for (and under ``torch.compile`` a
+    graph break). A length above ``T`` counts as ``T`` (a chain keeps the clips'
+    lengths after a crop).
+
+    Args:
+        name: Who is checking, for the messages (the transform's class name).
+        x: The batch ``(B, ...)``.
+        lengths: Must be an integer tensor ``(B,)`` on ``x``'s device.
+        check: Check the values: ``True`` always, ``False`` never, ``None`` on CPU.
+
+    Returns:
+        ``lengths``, unchanged.
+    """
+    if not isinstance(lengths, Tensor):
+        raise TypeError(f"{name}: lengths must be a (B,) integer tensor, got "
+                        f"{type(lengths).__name__}; e.g. torch.tensor([...], device=x.device)")
+    if lengths.ndim != 1 or lengths.shape[0] != x.shape[0]:
+        raise ValueError(f"{name}: lengths must have shape (B,) = ({x.shape[0]},), one per "
+                         f"example, got {tuple(lengths.shape)}")
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise TypeError(f"{name}: lengths must be an integer tensor (valid samples per "
+                        f"example), got {lengths.dtype}; e.g. lengths.long()")
+    if lengths.device != x.device:
+        raise ValueError(f"{name}: lengths are on {lengths.device} but the input is on "
+                         f"{x.device}; move them with lengths.to(x.device)")
+    if reads_values(check, lengths) and lengths.numel():
+        bad = lengths < 0
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise ValueError(f"{name}: lengths must be >= 0, got {int(lengths[i])} for "
+                             f"example {i}")
+    return lengths
+
+
 class RandomTransform(nn.Module):
     """Base class for batched random transforms (see the module docstring).
 
@@ -136,6 +200,9 @@ class RandomTransform(nn.Module):
         self.p = check_probability("p", p)
         self.same_on_batch = bool(same_on_batch)
         self.last_params: Params | None = None
+        #: The keys this transform's draws hold (learnt from its first draw), for
+        #: checking replayed params.
+        self._param_keys: frozenset[str] | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -159,8 +226,8 @@ class RandomTransform(nn.Module):
                 ``torch.rand``/``randn``/``randperm``.
 
         Returns:
-            ``dict[str, Tensor]``, each value with leading dim ``n`` (those named
-            in :attr:`batch_params`: leading dim ``B``).
+            ``dict[str, Tensor]``, each value with leading dim ``n`` (leading dim
+            ``B`` for those named in :attr:`batch_params`).
         """
         return {}
 
@@ -193,6 +260,7 @@ class RandomTransform(nn.Module):
         if self.same_on_batch:
             params = {k: v if k in self.batch_params else v.expand(batch, *v.shape[1:])
                       for k, v in params.items()}
+        self._param_keys = frozenset(params)
         return params
 
     def gated(self, params: Params) -> Params:
@@ -208,57 +276,167 @@ class RandomTransform(nn.Module):
 
     def forward(self, x: Tensor, params: Params | None = None,
                 generator: torch.Generator | None = None, *, target: Tensor | None = None,
-                lengths: Tensor | None = None):
+                lengths: Tensor | None = None, check: bool | None = None):
         """Transform a batch.
 
         Args:
-            x: Input batch, floating point, see the class's shape notes.
-            params: Parameters from an earlier call (``last_params``) to replay.
+            x: Input batch, floating point, see the class's shape notes. An empty
+                batch (``B = 0``) gives an empty output of the right shape.
+            params: Parameters from an earlier call (``last_params``) to replay, on a
+                batch of the same size. A tensor here is taken as ``target``
+                (``Mixup(num_classes=10)(x, labels)``, as torchvision's ``MixUp``).
             generator: Optional ``torch.Generator`` on ``x``'s device.
-            target: Optional targets ``(B,)`` or ``(B, K)``; then ``(x, target)`` is
-                returned. Steps with ``uses_target`` return soft targets ``(B, K)``.
-            lengths: Optional valid samples per example ``(B,)`` int64 (the rest is
-                padding); used by level-dependent steps (``uses_lengths``).
+            target: Optional targets: ``(B,)`` integer class indices or ``(B, K)``
+                soft targets; then ``(x, target)`` is returned. Steps with
+                ``uses_target`` return soft targets ``(B, K)`` float32 (class indices
+                need ``num_classes``, and ``K`` must equal it).
+            lengths: Optional valid samples per example ``(B,)``, an integer tensor on
+                ``x``'s device (the rest is padding; values above ``T`` count as
+                ``T``); used by level-dependent steps (``uses_lengths``).
+            check: Check the *values* of ``target`` (class indices in
+                ``[0, num_classes)``) and ``lengths`` (``>= 0``): ``None`` (default)
+                does so for CPU tensors only, since on CUDA it is a host sync;
+                ``True`` on every device; ``False`` never. Shapes are always checked.
 
         Returns:
             ``x`` transformed (same shape, dtype and device, except for crops), or
             ``(x, target)`` when ``target`` is given.
         """
-        if self.uses_target and target is not None:
-            target = F.soft_targets(target, getattr(self, "num_classes", None))
+        name = type(self).__name__
+        params, target = self._targets(x, params, target, check)
         if not self.training:
             return x if target is None else (x, target)
-        check_ndim(type(self).__name__, x, self.ndims, self.expects)
+        check_ndim(name, x, self.ndims, self.expects)
         if not x.is_floating_point():
-            raise TypeError(f"{type(self).__name__} expects a floating-point tensor, got "
+            raise TypeError(f"{name} expects a floating-point tensor, got "
                             f"{x.dtype}; convert first, e.g. x.float() / 32768 for int16 audio")
+        if x.shape[-1] <= LAYOUT_HINT_LAST < x.shape[1]:
+            warnings.warn(f"{name} got shape {tuple(x.shape)}: {x.shape[1]} channels of "
+                          f"{x.shape[-1]} samples or frames (time is the last axis); for "
+                          "(B, T, C) audio, as soundfile reads it, pass x.transpose(1, -1)",
+                          stacklevel=2)
+        if lengths is not None:
+            if check is None and _NESTED[0]:
+                check = False  # the outer transform checked them as it was told
+            check_lengths(name, x, lengths, check)
+        if x.shape[0] == 0:
+            self._check_generator(x, generator)
+            y = self._empty_batch(x)
+            return y if target is None else (y, target)
         params = self.resolve_params(x, params, generator)
         kwargs = {}
         if self.uses_target:
             kwargs["target"] = target
         if self.uses_lengths:
             kwargs["lengths"] = lengths
-        y = self.apply(x, self.gated(params) if self.gate == "params" else params, **kwargs)
+        gated = self.gated(params) if self.gate == "params" else params
+        if lengths is None:
+            y = self.apply(x, gated, **kwargs)
+        else:
+            _NESTED[0] += 1
+            try:
+                y = self.apply(x, gated, **kwargs)
+            finally:
+                _NESTED[0] -= 1
         if self.uses_target:
             y, target = y
         if self.gate == "output":
             y = torch.where(F.per_example(params["apply"], y), y, x)
         return y if target is None else (y, target)
 
+    def _targets(self, x, params, target, check: bool | None):
+        """``(params, target)``: a tensor as ``params`` is the targets; targets checked."""
+        name = type(self).__name__
+        if isinstance(params, Tensor):  # forward(x, labels), torchvision-style
+            if target is not None:
+                raise TypeError(f"{name}: got targets twice (a tensor as params and "
+                                "target=); params must be a dict from last_params")
+            params, target = None, params
+        if target is not None:
+            batch = x.shape[0] if isinstance(x, Tensor) and x.ndim else None
+            if self.uses_target:
+                target = F.soft_targets(target, getattr(self, "num_classes", None),
+                                        batch=batch, check=check, owner=name)
+            else:
+                check_target_batch(target, batch, owner=name)
+        return params, target
+
+    def _empty_batch(self, x: Tensor) -> Tensor:
+        """The output for an empty batch: one example of zeros through the transform, sliced.
+
+        Generic for every transform, crops and other shape changes included; the
+        draw uses a private generator (the caller's and the global one are not
+        advanced), and ``last_params`` gets empty parameters.
+        """
+        one = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        with torch.no_grad():
+            params = self.generate_params(one.shape, one.device,
+                                          torch.Generator(device=x.device).manual_seed(0))
+            kwargs = {"target": None} if self.uses_target else {}
+            y = self.apply(one, self.gated(params) if self.gate == "params" else params,
+                           **kwargs)
+        if self.uses_target:
+            y = y[0]
+        self.last_params = {k: v[:0] for k, v in params.items()}
+        y = y[:0]
+        if torch.is_grad_enabled() and x.requires_grad:  # keep the graph: d(empty)/dx
+            y = y + x.sum().to(y.dtype)
+        return y
+
+    @staticmethod
+    def _check_generator(x: Tensor, generator) -> None:
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got "
+                            f"{type(generator).__name__}; e.g. "
+                            "torch.Generator(device=x.device).manual_seed(0)")
+        if generator is not None and generator.device.type != x.device.type:
+            raise ValueError(
+                f"generator is on {generator.device} but the input is on {x.device}; "
+                "create it with torch.Generator(device=x.device)"
+            )
+
+    def check_params(self, x: Tensor, params) -> Params:
+        """Validate replayed ``params`` for ``x``: keys, batch size and device (no sync).
+
+        Every value must be a tensor with leading dim ``B`` (``x.shape[0]``) on
+        ``x``'s device, and the keys must be those this transform draws.
+        """
+        name = type(self).__name__
+        if not isinstance(params, Mapping):
+            raise TypeError(f"{name}: params must be a dict of tensors (an earlier call's "
+                            f"last_params), got {type(params).__name__}")
+        batch = x.shape[0]
+        for k, v in params.items():
+            if not isinstance(v, Tensor) or v.ndim == 0:
+                what = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
+                raise ValueError(f"{name}: params[{k!r}] must be a tensor with a leading "
+                                 f"batch dim, got {what}")
+            if v.shape[0] != batch:
+                raise ValueError(f"{name}: params were drawn for a batch of {v.shape[0]} "
+                                 f"(params[{k!r}]) but the input has {batch} examples; "
+                                 "replay them on a batch of that size, or draw new ones")
+            if v.device != x.device:
+                raise ValueError(f"{name}: params[{k!r}] is on {v.device} but the input is "
+                                 f"on {x.device}")
+        if self._param_keys is None:  # learn the keys from a draw for one example
+            self.generate_params((1, *x.shape[1:]), x.device,
+                                 torch.Generator(device=x.device).manual_seed(0))
+        missing = sorted(self._param_keys - set(params))
+        unknown = sorted(set(params) - self._param_keys)
+        if missing or unknown:
+            raise ValueError(f"{name}: params do not match this transform's: missing "
+                             f"{missing}, unknown {unknown}; replay this transform's own "
+                             "last_params")
+        return params
+
     def resolve_params(self, x: Tensor, params: Params | None,
                        generator: torch.Generator | None) -> Params:
         """Draw parameters for ``x`` unless ``params`` are given; keep them for logging."""
         if params is None:
-            if generator is not None and not isinstance(generator, torch.Generator):
-                raise TypeError(f"generator must be a torch.Generator, got "
-                                f"{type(generator).__name__}; e.g. "
-                                "torch.Generator(device=x.device).manual_seed(0)")
-            if generator is not None and generator.device.type != x.device.type:
-                raise ValueError(
-                    f"generator is on {generator.device} but the input is on {x.device}; "
-                    "create it with torch.Generator(device=x.device)"
-                )
+            self._check_generator(x, generator)
             params = self.generate_params(x.shape, x.device, generator)
+        else:
+            params = self.check_params(x, params)
         self.last_params = params
         return params
 

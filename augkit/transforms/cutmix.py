@@ -28,8 +28,8 @@ class CutMix(RandomTransform):
     drawn per example on the device and stored as ``t_start``/``t_width``
     (and ``f_start``/``f_width`` in box mode), int64 ``(B,)``. Examples not
     drawn by ``p`` get width 0: nothing pasted, target unchanged.
-    ``CutMix(...)(x, target=y)`` returns ``(x, soft targets)``, in ``eval()``
-    too (then unmixed); without ``target`` it mixes ``x`` alone.
+    ``CutMix(...)(x, target=y)`` (or ``(x, y)``) returns ``(x, soft targets)``,
+    in ``eval()`` too (then unmixed); without ``target`` it mixes ``x`` alone.
 
     Args:
         mode: ``"time"`` or ``"box"``. (Default: ``"time"``)

@@ -97,7 +97,7 @@ class DropChunk(RandomTransform):
             return F.mask_along_axis(x, start, width, axis=-1, value=0.0)
         pos = torch.arange(x.shape[-1], device=x.device)
         hit = ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(1)[:, None]
-        rms = F.signal_power(x, lengths).sqrt() * self.noise_factor
+        rms = F.signal_rms(x, lengths) * self.noise_factor
         noise = params["noise"] * F.per_example(rms, x)
         return torch.where(hit, noise.to(x.dtype), x)
 

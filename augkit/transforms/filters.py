@@ -9,14 +9,8 @@ import torch
 from torch import Tensor
 
 from .. import functional as F
+from ..functional.filters import EDGE_MIN
 from ._base import Params, RandomTransform, check_number, check_range
-
-
-def _log_uniform(n: int, low: float, high: float, device, generator) -> Tensor:
-    """``low * (high / low) ** U(0, 1)``: log-uniform on ``[low, high]``; exact when equal."""
-    u = F.uniform((n,), 0.0, 1.0, device, generator)
-    return low * torch.exp(u * math.log(high / low))
-
 
 #: Points per range axis on which the padding a transform needs is worked out.
 GRID = 65
@@ -75,7 +69,7 @@ class _CutoffFilter(_ButterworthFilter):
         self._set_margin()
 
     def sample(self, shape, n, device, generator) -> Params:
-        return {"cutoff_hz": _log_uniform(n, *self.cutoff_hz, device, generator)}
+        return {"cutoff_hz": F.log_uniform((n,), *self.cutoff_hz, device, generator)}
 
     def edges(self, params: Params) -> Tensor:
         return params["cutoff_hz"]
@@ -98,10 +92,17 @@ class _BandFilter(_ButterworthFilter):
             raise ValueError("bandwidth_fraction must be > 0 and < 2 (the low edge "
                              f"center * (1 - fraction / 2) must be above 0), "
                              f"got {bandwidth_fraction!r}")
+        top = self.center_hz[1] * (1 + self.bandwidth_fraction[1] / 2)
+        if top > (1 - EDGE_MIN) * self.sample_rate / 2:
+            raise ValueError(
+                f"the upper band edge reaches {top:g} Hz (center_hz {self.center_hz[1]:g} x "
+                f"(1 + bandwidth_fraction {self.bandwidth_fraction[1]:g} / 2)), above "
+                f"sample_rate / 2 = {self.sample_rate / 2:g} Hz; lower center_hz or "
+                "bandwidth_fraction")
         self._set_margin()
 
     def sample(self, shape, n, device, generator) -> Params:
-        return {"center_hz": _log_uniform(n, *self.center_hz, device, generator),
+        return {"center_hz": F.log_uniform((n,), *self.center_hz, device, generator),
                 "bandwidth_fraction": F.uniform((n,), *self.bandwidth_fraction, device,
                                                 generator)}
 
@@ -120,7 +121,13 @@ class _BandFilter(_ButterworthFilter):
                 f"sample_rate={self.sample_rate:g}, " + super().extra_repr())
 
 
-_FILTER_NOTES = """
+class LowPassFilter(_CutoffFilter):
+    """Low-pass filter each example at its own cutoff.
+
+    Cutoffs are drawn per example **log-uniformly** in ``cutoff_hz`` (equal
+    chances per octave, as pitch and timbre are perceived), one per example
+    shared by its channels.
+
     The filter is the magnitude of the order-4 digital Butterworth filter that
     ``scipy.signal.butter(4, ..., fs=sample_rate)`` designs, applied with zero phase
     (no delay, no phase distortion) in the frequency domain, one batched FFT for the
@@ -131,16 +138,7 @@ _FILTER_NOTES = """
     out (below float32 resolution; :func:`augkit.functional.filter_margin`), at most
     its own length, so there is no circular wrap-around. Output keeps the input's
     shape and dtype (computed in float32; float64 stays float64).
-"""
 
-
-class LowPassFilter(_CutoffFilter):
-    """Low-pass filter each example at its own cutoff.
-
-    Cutoffs are drawn per example **log-uniformly** in ``cutoff_hz`` (equal
-    chances per octave, as pitch and timbre are perceived), one per example
-    shared by its channels.
-    {notes}
     ``sample_rate`` has no default: cutoffs are in Hz and only mean something at
     the audio's own rate (and must stay below its Nyquist frequency).
 
@@ -173,7 +171,18 @@ class HighPassFilter(_CutoffFilter):
 
     Cutoffs are drawn per example **log-uniformly** in ``cutoff_hz`` (equal
     chances per octave), one per example shared by its channels.
-    {notes}
+
+    The filter is the magnitude of the order-4 digital Butterworth filter that
+    ``scipy.signal.butter(4, ..., fs=sample_rate)`` designs, applied with zero phase
+    (no delay, no phase distortion) in the frequency domain, one batched FFT for the
+    whole batch (see :mod:`augkit.functional.filters`): ``|H|`` is -3 dB at the
+    cutoff and falls by 24 dB/octave beyond it (``|H|``, not ``|H|^2``: one pass, not
+    ``filtfilt``). The signal is zero-padded before the FFT and cropped back, by as
+    many samples as the slowest impulse response the ranges can draw needs to die
+    out (below float32 resolution; :func:`augkit.functional.filter_margin`), at most
+    its own length, so there is no circular wrap-around. Output keeps the input's
+    shape and dtype (computed in float32; float64 stays float64).
+
     ``sample_rate`` has no default: cutoffs are in Hz and only mean something at
     the audio's own rate (and must stay below its Nyquist frequency).
 
@@ -201,22 +210,30 @@ class HighPassFilter(_CutoffFilter):
         super().__init__(cutoff_hz, sample_rate, p, same_on_batch)
 
 
-_BAND_NOTES = """
+class BandPassFilter(_BandFilter):
+    """Band-pass filter each example around its own centre frequency.
+
     The band is given by its centre and relative width: ``bandwidth_fraction`` is
     the bandwidth divided by the centre frequency, so the -3 dB edges are
     ``center_hz * (1 - fraction / 2)`` and ``center_hz * (1 + fraction / 2)``
     (clamped inside ``(0, sample_rate / 2)``: 0.1 % of Nyquist from either end).
     ``fraction = 1`` is a band about 1.6 octaves wide (``0.5 c`` to ``1.5 c``);
-    the response peaks (band-pass) or nulls (band-stop) at the geometric centre of
-    the prewarped edges, ``scipy.signal.butter(4, [low, high], ...)``'s centre.
+    the response peaks at the geometric centre of the prewarped edges,
+    ``scipy.signal.butter(4, [low, high], ...)``'s centre.
     Centres are drawn per example **log-uniformly** in ``center_hz`` (equal chances
     per octave), fractions uniformly in ``bandwidth_fraction``.
-"""
 
+    The filter is the magnitude of the order-4 digital Butterworth filter that
+    ``scipy.signal.butter(4, ..., fs=sample_rate)`` designs, applied with zero phase
+    (no delay, no phase distortion) in the frequency domain, one batched FFT for the
+    whole batch (see :mod:`augkit.functional.filters`): ``|H|`` is -3 dB at the
+    band edges (``|H|``, not ``|H|^2``: one pass, not ``filtfilt``). The signal is
+    zero-padded before the FFT and cropped back, by as many samples as the slowest
+    impulse response the ranges can draw needs to die out (below float32
+    resolution; :func:`augkit.functional.filter_margin`), at most its own length,
+    so there is no circular wrap-around. Output keeps the input's
+    shape and dtype (computed in float32; float64 stays float64).
 
-class BandPassFilter(_BandFilter):
-    """Band-pass filter each example around its own centre frequency.
-    {band}{notes}
     ``sample_rate`` has no default: centres are in Hz and only mean something at
     the audio's own rate (and must stay below its Nyquist frequency).
 
@@ -249,7 +266,28 @@ class BandPassFilter(_BandFilter):
 
 class BandStopFilter(_BandFilter):
     """Band-stop (notch-like) filter each example around its own centre frequency.
-    {band}{notes}
+
+    The band is given by its centre and relative width: ``bandwidth_fraction`` is
+    the bandwidth divided by the centre frequency, so the -3 dB edges are
+    ``center_hz * (1 - fraction / 2)`` and ``center_hz * (1 + fraction / 2)``
+    (clamped inside ``(0, sample_rate / 2)``: 0.1 % of Nyquist from either end).
+    ``fraction = 1`` is a band about 1.6 octaves wide (``0.5 c`` to ``1.5 c``);
+    the response nulls at the geometric centre of the prewarped edges,
+    ``scipy.signal.butter(4, [low, high], ...)``'s centre.
+    Centres are drawn per example **log-uniformly** in ``center_hz`` (equal chances
+    per octave), fractions uniformly in ``bandwidth_fraction``.
+
+    The filter is the magnitude of the order-4 digital Butterworth filter that
+    ``scipy.signal.butter(4, ..., fs=sample_rate)`` designs, applied with zero phase
+    (no delay, no phase distortion) in the frequency domain, one batched FFT for the
+    whole batch (see :mod:`augkit.functional.filters`): ``|H|`` is -3 dB at the
+    band edges (``|H|``, not ``|H|^2``: one pass, not ``filtfilt``). The signal is
+    zero-padded before the FFT and cropped back, by as many samples as the slowest
+    impulse response the ranges can draw needs to die out (below float32
+    resolution; :func:`augkit.functional.filter_margin`), at most its own length,
+    so there is no circular wrap-around. Output keeps the input's
+    shape and dtype (computed in float32; float64 stays float64).
+
     ``sample_rate`` has no default: centres are in Hz and only mean something at
     the audio's own rate (and must stay below its Nyquist frequency).
 
@@ -278,8 +316,3 @@ class BandStopFilter(_BandFilter):
                  bandwidth_fraction: tuple[float, float] | float = (0.5, 1.99), *,
                  sample_rate: float, p: float = 0.5, same_on_batch: bool = False) -> None:
         super().__init__(center_hz, bandwidth_fraction, sample_rate, p, same_on_batch)
-
-
-for _cls in (LowPassFilter, HighPassFilter, BandPassFilter, BandStopFilter):
-    _cls.__doc__ = _cls.__doc__.replace("{notes}", _FILTER_NOTES).replace("{band}", _BAND_NOTES)
-del _cls

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torchaudio
 from torch import Tensor, nn
 
 from .. import functional as F
@@ -20,7 +21,8 @@ class MelFrontend(nn.Module):
     (``log=None``), and ``MelSpectrogram`` + ``AmplitudeToDB`` applied to each
     example alone (``log="db"``): the ``top_db`` floor is per example, with no
     host sync. The STFT and log run in float32 even under bf16/fp16 autocast.
-    The window and the filterbank are buffers, so ``.to(device)`` moves them.
+    The filterbank is ``torchaudio.functional.melscale_fbanks``'s; the window and
+    the filterbank are buffers, so ``.to(device)`` moves them.
 
     Args:
         sample_rate: Sample rate of the input in Hz.
@@ -116,9 +118,12 @@ class MelFrontend(nn.Module):
         left = (self.n_fft - self.win_length) // 2
         window = nn.functional.pad(window, (left, self.n_fft - self.win_length - left))
         self.register_buffer("window", window, persistent=False)
-        fb = F.mel_filterbank(self.n_fft // 2 + 1, self.f_min, self.f_max, self.n_mels,
-                              self.sample_rate, norm, mel_scale)
-        self.register_buffer("fb", fb, persistent=False)
+        with warnings.catch_warnings():  # torchaudio's zero-filter warning; ours says more
+            warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero")
+            fb = torchaudio.functional.melscale_fbanks(self.n_fft // 2 + 1, self.f_min,
+                                                       self.f_max, self.n_mels,
+                                                       self.sample_rate, norm, mel_scale)
+        self.register_buffer("fb", fb, persistent=False)  # (n_fft // 2 + 1, n_mels)
         zero = int((fb.amax(dim=0) == 0).sum())
         if zero:
             warnings.warn(
@@ -148,7 +153,12 @@ class MelFrontend(nn.Module):
                 ).clamp_min(0)
 
     def forward(self, waveform: Tensor) -> Tensor:
-        """Waveform ``(B, T)`` or ``(B, C, T)`` -> ``(B, C, n_mels, frames)``, float32."""
+        """Waveform ``(B, T)`` or ``(B, C, T)`` -> ``(B, C, n_mels, frames)``, float32.
+
+        An empty batch (B=0) gives an empty output of the right shape. The power is
+        computed in float32: waveforms above about 1e17 overflow it, and their
+        frames come out ``inf`` or NaN (scale such input down first).
+        """
         if not isinstance(waveform, Tensor) or waveform.ndim not in (2, 3):
             shape = tuple(waveform.shape) if isinstance(waveform, Tensor) else type(waveform)
             raise ValueError(f"MelFrontend expects a waveform (B, T) or (B, C, T), got {shape}")
@@ -156,9 +166,6 @@ class MelFrontend(nn.Module):
             raise TypeError(f"MelFrontend expects a floating-point waveform, got "
                             f"{waveform.dtype}; convert first, e.g. x.float() / 32768 for int16 "
                             "audio")
-        if waveform.shape[0] == 0:
-            raise ValueError(f"MelFrontend got an empty batch (B=0), shape "
-                             f"{tuple(waveform.shape)}")
         if waveform.shape[-1] == 0:
             raise ValueError(f"MelFrontend got empty clips (T=0), shape {tuple(waveform.shape)}")
         if waveform.shape[-1] < self.n_fft:
@@ -167,6 +174,10 @@ class MelFrontend(nn.Module):
                              "n_fft samples")
         if waveform.ndim == 2:
             waveform = waveform.unsqueeze(1)
+        if waveform.shape[0] == 0:  # an empty batch gives an empty batch, as every transform
+            frames = int(self.frames(torch.tensor([waveform.shape[-1]]))[0])
+            return waveform.new_zeros(0, waveform.shape[1], self.n_mels, frames,
+                                      dtype=torch.float32)
         with torch.autocast(waveform.device.type, enabled=False):
             mel = F.melspectrogram(waveform.float(), self.window, self.fb, self.hop_length,
                                    self.center, self.pad_mode, self.power)

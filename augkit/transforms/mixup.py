@@ -15,8 +15,12 @@ class Mixup(RandomTransform):
     ``lam ~ Beta(alpha, alpha)`` per example, partners from one random
     permutation of the batch (``params["perm"]``, drawn for the batch as a
     whole, so ``same_on_batch`` shares ``lam`` only); examples not drawn by ``p``
-    keep ``lam = 1``. ``Mixup(...)(x, target=y)`` returns ``(x, soft targets)``,
-    in ``eval()`` too (then unmixed); without ``target`` it mixes ``x`` alone.
+    keep ``lam = 1``. ``Mixup(...)(x, target=y)``, or ``Mixup(...)(x, y)`` as with
+    torchvision's ``MixUp``, returns ``(x, soft targets)``, in ``eval()`` too
+    (then unmixed); without targets it mixes ``x`` alone. Class indices must lie
+    in ``[0, num_classes)`` and soft targets have ``K = num_classes`` columns:
+    a ``ValueError`` otherwise (the values are read for CPU targets, and on
+    CUDA with ``check=True``; see :meth:`RandomTransform.forward`).
 
     Args:
         alpha: Beta concentration. (Default: ``0.4``)
@@ -31,6 +35,9 @@ class Mixup(RandomTransform):
     Example:
         >>> mix = Mixup(alpha=0.4, num_classes=10)
         >>> x, y = mix(torch.randn(8, 1, 64, 100), target=torch.randint(0, 10, (8,)))
+        >>> y.shape
+        torch.Size([8, 10])
+        >>> x, y = mix(torch.randn(8, 1, 64, 100), torch.randint(0, 10, (8,)))  # torchvision
         >>> y.shape
         torch.Size([8, 10])
     """

@@ -24,8 +24,8 @@ class SpecMix(RandomTransform):
     as :class:`Mixup`); the bands are drawn per example on the device:
     ``t_start``/``t_width`` and ``f_start``/``f_width``, int64
     ``(B, max_bands)``, unused bands with width 0. Examples not drawn by ``p``
-    get width 0 everywhere: nothing pasted. ``SpecMix(...)(x, target=y)``
-    returns ``(x, soft targets)``, in ``eval()`` too (then unmixed).
+    get width 0 everywhere: nothing pasted. ``SpecMix(...)(x, target=y)`` (or
+    ``(x, y)``) returns ``(x, soft targets)``, in ``eval()`` too (then unmixed).
 
     Args:
         gamma: Width of each band as a fraction of its axis, in ``(0, 1]`` (the
