@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.report .benchmarks/latest.json
 
 lint: $(STAMP)
-	$(PY) -m ruff check augkit experiments benchmarks tests
+	$(PY) -m ruff check augkit experiments tools benchmarks tests
 
 # The documentation site into site/ (open site/index.html): the gallery is generated first
 # (docs/gallery/, git-ignored), then mkdocs fails on any warning. CI: GALLERY_ARGS=--quick.
@@ -38,15 +38,17 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # On the GPU machine: its own python3 (no .venv), plus the wheels in .whl/ that its image
-# lacks (soundfile, cffi, pycparser), installed into /tmp/site offline. Tests + benchmarks in
-# under 8 minutes; results in $(OUT). Here: make gpu-check GPU_PY=.venv/bin/python
-# GPU_CHECK_ARGS=--allow-cpu
-GPU_PY         ?= python3
+# lacks (torch-audiomentations and its dependencies, soundfile; see .whl/README.md),
+# installed into /tmp/site offline when it cannot import them. Sections with their own time
+# boxes, at most 6 minutes, at most 6 files in $(OUT) (benchmarks/gpu_check.py). Without a
+# GPU (CI): make gpu-check GPU_CHECK_ARGS=--allow-cpu (tiny sizes, with .venv's python).
+GPU_PY         ?= $(if $(wildcard $(PY)),$(PY),python3)
 OUT            ?= .gpu-check
 GPU_CHECK_ARGS ?=
 
 gpu-check:
-	@site=; if ls .whl/*.whl >/dev/null 2>&1; then \
+	@site=; if ls .whl/*.whl >/dev/null 2>&1 \
+	    && ! $(GPU_PY) -c "import torch_audiomentations, soundfile" 2>/dev/null; then \
 	  if PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 $(GPU_PY) -m pip install \
 	      -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
 	      .whl/*.whl; then site=/tmp/site; \

@@ -31,24 +31,3 @@ def test_every_benchmark_runs_once():
                           "no:cacheprovider", "--benchmark-disable"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-
-
-@pytest.mark.slow
-def test_gpu_check_runs_end_to_end_on_cpu_at_tiny_sizes(tmp_path):
-    """`make gpu-check`'s script: a few tests, a few benchmarks and a tiny timed ablation."""
-    import json
-
-    res = subprocess.run(
-        [sys.executable, "-m", "benchmarks.gpu_check", "--out", str(tmp_path), "--allow-cpu",
-         "--tests-args", "-k test_gain_domains", "--bench-args", "-k 'test_frontend and 1-5'",
-         "--ablation-args", "--clips 50 --seconds 1.5 --sample-rate 8000 --epochs 1 "
-                            "--backbone cnn_small --crop-seconds 1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    summary = json.loads((tmp_path / "gpu-check.json").read_text())
-    assert summary["ok"] and summary["tests"]["counts"]["other"]["passed"] >= 1
-    assert summary["bench"]["table"], "no benchmark rows"
-    arms = summary["ablation"]["result"]["arms"]
-    assert set(arms) == {"baseline", "all"} and all(v["train_clips_per_s"] > 0
-                                                     for v in arms.values())
-    assert "Timed ablation" in (tmp_path / "gpu-check.md").read_text()
