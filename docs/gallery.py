@@ -13,12 +13,13 @@ project and writes:
   parameters (``last_params`` of example 0, summarised) in each caption.
 
 The clips are the FSDD spoken digits in ``tests/data/fsdd`` (8 kHz, CC BY-SA
-4.0) and a music-like excerpt rendered by :func:`experiments.synthetic.render_clip`
+4.0) and a music-like excerpt rendered by :func:`experiments.data.synthetic.render_clip`
 (16 kHz). Every draw comes from a CPU ``torch.Generator`` seeded from ``--seed``
 and the entry's name, so the pictures change only when a transform (or the
 seed) changes, and adding a transform does not move the others.
 
-``--quick`` (CI): one clip (2 s of the music excerpt) and smaller pictures.
+``--quick`` (CI): one clip (2 s of the music excerpt) and smaller pictures. Either way the
+pictures' text shows at 9 pt on the page (:data:`TEXT_PT`).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def _peak(x: torch.Tensor, peak: float = 0.5) -> torch.Tensor:
 
 
 def load_clips(quick: bool) -> list[Clip]:
-    from experiments.synthetic import render_clip
+    from experiments.data.synthetic import render_clip
 
     seconds = 2.0 if quick else 3.0
     # reggae clip 1: bass, chords, drums and little background noise (see render_clip)
@@ -117,6 +118,12 @@ def _nyquist_range(lo: float, hi: float) -> Callable[[Clip], tuple[float, float]
     return lambda clip: (lo, min(hi, 0.45 * clip.sample_rate))
 
 
+def _band_range(lo: float, hi: float) -> Callable[[Clip], tuple[float, float]]:
+    """Band centres whose widest band (fraction 1.99: edges at 0.005 and 1.995 x the
+    centre) stays below Nyquist, as the band filters require."""
+    return lambda clip: (lo, min(hi, 0.45 * clip.sample_rate / 1.995))
+
+
 WAVE, FILT, NOISE, PITCH, SPEC, MIX = ("Waveform", "Filters", "Noise and reverb",
                                        "Pitch, tempo and speed", "Spectrogram", "Mixing")
 FAMILIES = ("Frontend", WAVE, FILT, NOISE, PITCH, SPEC, MIX, "Other")
@@ -137,9 +144,9 @@ SHOW: dict[str, Show] = {
                                          cutoff_hz=_nyquist_range(150, 7500)(c)), family=FILT),
     "HighPassFilter": Show(lambda c: dict(sample_rate=c.sample_rate), family=FILT),
     "BandPassFilter": Show(lambda c: dict(sample_rate=c.sample_rate,
-                                          center_hz=_nyquist_range(200, 4000)(c)), family=FILT),
+                                          center_hz=_band_range(200, 4000)(c)), family=FILT),
     "BandStopFilter": Show(lambda c: dict(sample_rate=c.sample_rate,
-                                          center_hz=_nyquist_range(200, 4000)(c)), family=FILT),
+                                          center_hz=_band_range(200, 4000)(c)), family=FILT),
     "PeakingFilter": Show(lambda c: dict(center_hz=_nyquist_range(50, 7500)(c)), family=FILT),
     "LowShelfFilter": Show(lambda c: dict(cutoff_hz=_nyquist_range(50, 4000)(c)), family=FILT),
     "HighShelfFilter": Show(lambda c: dict(cutoff_hz=_nyquist_range(300, 7500)(c)),
@@ -237,16 +244,42 @@ class Frontend:
         """Tick positions (in mel-band index units) and labels in Hz."""
         mel = lambda f: 2595.0 * math.log10(1.0 + f / 700.0)  # noqa: E731  (htk, as MelFrontend)
         top = mel(self.sample_rate / 2)
-        ticks = [f for f in (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
+        ticks = [f for f in (0, 500, 1000, 2000, 4000, 8000, 16000)
                  if f <= self.sample_rate / 2]
         return ([mel(f) / top * self.n_mels for f in ticks],
                 [f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
 
 
-@dataclass
+#: The pages show each picture at its pixel size (one pixel per CSS pixel, 96 per inch) while
+#: it fits the text column of the theme (about 690 px wide at its default layout), so a
+#: picture is at most this wide and its text is sized in the points it is displayed at.
+COLUMN_PX = 680
+CSS_DPI = 96
+#: Text size as displayed on the page, in points: tick labels, axis labels, titles.
+TEXT_PT = 9.0
+
+
+@dataclass(frozen=True)
 class Style:
-    width: float
+    width: float   # inches, at `dpi`
+    height: float  # inches: a row of spectrograms with their labels
     dpi: int
+
+    def pt(self, displayed: float) -> float:
+        """The matplotlib font size (points at ``dpi``) shown as ``displayed`` points."""
+        return displayed * CSS_DPI / self.dpi
+
+    def rc(self) -> dict:
+        """Matplotlib settings that size every text of a picture for the page."""
+        size = self.pt(TEXT_PT)
+        return {"font.size": size, "axes.titlesize": self.pt(TEXT_PT + 1),
+                "axes.labelsize": size, "xtick.labelsize": size, "ytick.labelsize": size,
+                "savefig.dpi": self.dpi}
+
+
+#: ``--quick`` (CI): small files, the same displayed text size.
+QUICK = Style(width=5.0, height=1.9, dpi=80)
+FULL = Style(width=7.0, height=2.3, dpi=96)
 
 
 def _panel(ax, img: np.ndarray, fe: Frontend, vmin: float, vmax: float, title: str,
@@ -260,21 +293,41 @@ def _panel(ax, img: np.ndarray, fe: Frontend, vmin: float, vmax: float, title: s
     if show_y:
         ax.set_ylabel("Hz")
     ax.set_xlabel("s")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     return im
 
 
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
 def figure(before: np.ndarray, after: np.ndarray, fe: Frontend, style: Style, *,
-           waves: tuple[np.ndarray, np.ndarray] | None = None, titles=("before", "after"),
-           unit: str = "dB", linear: bool = False, before_wave_only: bool = False,
-           path: Path) -> None:
-    """Two spectrograms on one colour scale (and the waveforms under them)."""
+           path: Path, **kwargs) -> None:
+    """Two spectrograms on one colour scale (and the waveforms under them), saved to
+    ``path``; see :func:`draw_pair`."""
+    _save(draw_pair(before, after, fe, style, **kwargs), path)
+
+
+def draw_pair(before: np.ndarray, after: np.ndarray, fe: Frontend, style: Style, *,
+              waves: tuple[np.ndarray, np.ndarray] | None = None, titles=("before", "after"),
+              unit: str = "dB", linear: bool = False, before_wave_only: bool = False):
+    """The figure of two spectrograms on one colour scale (and the waveforms under them)."""
+    with plt.rc_context(style.rc()):
+        return _draw_pair(before, after, fe, style, waves, titles, unit, linear,
+                          before_wave_only)
+
+
+def _draw_pair(before, after, fe, style, waves, titles, unit, linear, before_wave_only):
     rows = 2 if waves is not None else 1
-    fig = plt.figure(figsize=(style.width, style.width * (0.4 if rows == 2 else 0.3)),
+    fig = plt.figure(figsize=(style.width, style.height * (1.45 if rows == 2 else 1.0)),
                      dpi=style.dpi)
-    grid = fig.add_gridspec(rows, 3, width_ratios=(1, 1, 0.035),
-                            height_ratios=(3, 1) if rows == 2 else (1,),
-                            hspace=0.55, wspace=0.3 if before_wave_only else 0.12)
+    # columns: left, a gap (room for the right panel's Hz axis, about 80 px, when it has
+    # one), right, colour bar; a panel is about width / 2.3
+    gap = 80 / (style.width * style.dpi / 2.3) if before_wave_only else 0.001
+    grid = fig.add_gridspec(rows, 4, width_ratios=(1, gap, 1, 0.035),
+                            height_ratios=(3, 1) if rows == 2 else (1,), hspace=0.6,
+                            wspace=0.06)
     if linear:
         vmin, vmax = 0.0, float(max(before.max(), after.max()))
     else:  # one scale: 0 dB at the loudest bin of either picture
@@ -282,36 +335,34 @@ def figure(before: np.ndarray, after: np.ndarray, fe: Frontend, style: Style, *,
         before, after = before - top, after - top
         vmin, vmax = -TOP_DB, 0.0
     ax0 = fig.add_subplot(grid[0, 0])
-    ax1 = fig.add_subplot(grid[0, 1])
+    ax1 = fig.add_subplot(grid[0, 2])
     if before_wave_only:  # the MelFrontend entry: waveform -> mel
         t = np.arange(waves[0].size) / fe.sample_rate
         ax0.plot(t, waves[0], lw=0.5, color="#3465a4")
         ax0.set_xlim(0, t[-1])
         ax0.set_ylim(-1, 1)
         ax0.set_xlabel("s")
-        ax0.set_title(titles[0], fontsize=10)
+        ax0.set_title(titles[0])
         waves = None
         rows = 1
     else:
         _panel(ax0, before, fe, vmin, vmax, titles[0])
     im = _panel(ax1, after, fe, vmin, vmax, titles[1], show_y=before_wave_only)
-    cax = fig.add_subplot(grid[0, 2])
+    cax = fig.add_subplot(grid[0, 3])
     bar = fig.colorbar(im, cax=cax)
     bar.set_label("power" if linear else unit)
     if waves is not None:
         lim = max(1e-3, float(max(np.abs(waves[0]).max(), np.abs(waves[1]).max()))) * 1.05
         for col, w in enumerate(waves):
-            ax = fig.add_subplot(grid[1, col])
+            ax = fig.add_subplot(grid[1, 2 * col])
             t = np.arange(w.size) / fe.sample_rate
             ax.plot(t, w, lw=0.4, color="#3465a4")
             ax.set_xlim(0, max(t[-1], 1e-3))
             ax.set_ylim(-lim, lim)
             ax.set_yticks([])
             ax.set_xlabel("s")
-    for ax in fig.axes:
-        ax.tick_params(labelsize=8)
-    fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+    _tick_labels(fig, style)
+    return fig
 
 
 def write_wav(path: Path, waves: list[np.ndarray], sample_rate: int) -> list[Path]:
@@ -514,16 +565,27 @@ def frontend_entries(clips: list[Clip], out: Path, style: Style) -> list[Entry]:
 
 def _two_scales(power: np.ndarray, db: np.ndarray, fe: Frontend, style: Style,
                 path: Path) -> None:
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(style.width, style.width * 0.3),
-                                 dpi=style.dpi, gridspec_kw=dict(wspace=0.45))
-    im0 = _panel(a0, power, fe, 0.0, float(power.max()), "power mel")
-    im1 = _panel(a1, db, fe, float(db.max()) - TOP_DB, float(db.max()), "AmplitudeToDB")
-    fig.colorbar(im0, ax=a0, pad=0.02).set_label("power")
-    fig.colorbar(im1, ax=a1, pad=0.02).set_label("dB")
+    _save(draw_two_scales(power, db, fe, style), path)
+
+
+def draw_two_scales(power: np.ndarray, db: np.ndarray, fe: Frontend, style: Style):
+    """The AmplitudeToDB figure: the power mel and its decibels, each on its own scale."""
+    with plt.rc_context(style.rc()):
+        fig, (a0, a1) = plt.subplots(1, 2, figsize=(style.width, style.height),
+                                     dpi=style.dpi, gridspec_kw=dict(wspace=0.35))
+        im0 = _panel(a0, power, fe, 0.0, float(power.max()), "power mel")
+        im1 = _panel(a1, db, fe, float(db.max()) - TOP_DB, float(db.max()), "AmplitudeToDB",
+                     show_y=False)
+        fig.colorbar(im0, ax=a0, pad=0.02).set_label("power")
+        fig.colorbar(im1, ax=a1, pad=0.02).set_label("dB")
+    _tick_labels(fig, style)
+    return fig
+
+
+def _tick_labels(fig, style: Style) -> None:
+    """Tick labels at the page's text size, also those made when the figure is drawn."""
     for ax in fig.axes:
-        ax.tick_params(labelsize=8)
-    fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+        ax.tick_params(labelsize=style.pt(TEXT_PT))
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -600,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     for sub in ("img", "audio"):
         shutil.rmtree(out / sub, ignore_errors=True)
         (out / sub).mkdir(parents=True)
-    style = Style(width=7.0, dpi=55) if args.quick else Style(width=9.0, dpi=80)
+    style = QUICK if args.quick else FULL
     clips = load_clips(args.quick)
 
     entries = frontend_entries(clips, out, style)
