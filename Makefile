@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.report .benchmarks/latest.json
 
 lint: $(STAMP)
-	$(PY) -m ruff check augkit experiments tools benchmarks tests
+	$(PY) -m ruff check augkit experiments tools benchmarks tests docs
 
 # The documentation site into site/ (open site/index.html): the gallery is generated first
 # (docs/gallery/, git-ignored), then mkdocs fails on any warning. CI: GALLERY_ARGS=--quick.
