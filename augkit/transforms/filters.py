@@ -172,19 +172,10 @@ class HighPassFilter(_CutoffFilter):
     Cutoffs are drawn per example **log-uniformly** in ``cutoff_hz`` (equal
     chances per octave), one per example shared by its channels.
 
-    The filter is the magnitude of the order-4 digital Butterworth filter that
-    ``scipy.signal.butter(4, ..., fs=sample_rate)`` designs, applied with zero phase
-    (no delay, no phase distortion) in the frequency domain, one batched FFT for the
-    whole batch (see :mod:`augkit.functional.filters`): ``|H|`` is -3 dB at the
-    cutoff and falls by 24 dB/octave beyond it (``|H|``, not ``|H|^2``: one pass, not
-    ``filtfilt``). The signal is zero-padded before the FFT and cropped back, by as
-    many samples as the slowest impulse response the ranges can draw needs to die
-    out (below float32 resolution; :func:`augkit.functional.filter_margin`), at most
-    its own length, so there is no circular wrap-around. Output keeps the input's
-    shape and dtype (computed in float32; float64 stays float64).
-
-    ``sample_rate`` has no default: cutoffs are in Hz and only mean something at
-    the audio's own rate (and must stay below its Nyquist frequency).
+    Filtering is as in :class:`LowPassFilter`: the zero-phase magnitude of
+    ``scipy.signal.butter(4, cutoff, btype="highpass", ...)``'s design in one batched
+    FFT, -3 dB at the cutoff and 24 dB/octave below it, padded against wrap-around;
+    shape and dtype are kept. ``sample_rate`` has no default: cutoffs are in Hz.
 
     Args:
         cutoff_hz: Range of the -3 dB cutoff in Hz, each in ``(0, sample_rate / 2)``;
@@ -216,7 +207,8 @@ class BandPassFilter(_BandFilter):
     The band is given by its centre and relative width: ``bandwidth_fraction`` is
     the bandwidth divided by the centre frequency, so the -3 dB edges are
     ``center_hz * (1 - fraction / 2)`` and ``center_hz * (1 + fraction / 2)``
-    (clamped inside ``(0, sample_rate / 2)``: 0.1 % of Nyquist from either end).
+    (the upper edge must stay below ``sample_rate / 2``, checked at construction;
+    the lower one is kept above 0.1 % of Nyquist).
     ``fraction = 1`` is a band about 1.6 octaves wide (``0.5 c`` to ``1.5 c``);
     the response peaks at the geometric centre of the prewarped edges,
     ``scipy.signal.butter(4, [low, high], ...)``'s centre.
@@ -267,26 +259,12 @@ class BandPassFilter(_BandFilter):
 class BandStopFilter(_BandFilter):
     """Band-stop (notch-like) filter each example around its own centre frequency.
 
-    The band is given by its centre and relative width: ``bandwidth_fraction`` is
-    the bandwidth divided by the centre frequency, so the -3 dB edges are
-    ``center_hz * (1 - fraction / 2)`` and ``center_hz * (1 + fraction / 2)``
-    (clamped inside ``(0, sample_rate / 2)``: 0.1 % of Nyquist from either end).
-    ``fraction = 1`` is a band about 1.6 octaves wide (``0.5 c`` to ``1.5 c``);
-    the response nulls at the geometric centre of the prewarped edges,
-    ``scipy.signal.butter(4, [low, high], ...)``'s centre.
-    Centres are drawn per example **log-uniformly** in ``center_hz`` (equal chances
-    per octave), fractions uniformly in ``bandwidth_fraction``.
-
-    The filter is the magnitude of the order-4 digital Butterworth filter that
-    ``scipy.signal.butter(4, ..., fs=sample_rate)`` designs, applied with zero phase
-    (no delay, no phase distortion) in the frequency domain, one batched FFT for the
-    whole batch (see :mod:`augkit.functional.filters`): ``|H|`` is -3 dB at the
-    band edges (``|H|``, not ``|H|^2``: one pass, not ``filtfilt``). The signal is
-    zero-padded before the FFT and cropped back, by as many samples as the slowest
-    impulse response the ranges can draw needs to die out (below float32
-    resolution; :func:`augkit.functional.filter_margin`), at most its own length,
-    so there is no circular wrap-around. Output keeps the input's
-    shape and dtype (computed in float32; float64 stays float64).
+    The band is drawn as in :class:`BandPassFilter` (centre log-uniform in
+    ``center_hz``, -3 dB edges at ``center_hz * (1 -/+ bandwidth_fraction / 2)``,
+    the upper edge below ``sample_rate / 2``); the response nulls at the geometric
+    centre of the prewarped edges. Filtering is the zero-phase magnitude of
+    ``scipy.signal.butter(4, [low, high], btype="bandstop", ...)``'s design in one
+    batched FFT, padded against wrap-around; shape and dtype are kept.
 
     ``sample_rate`` has no default: centres are in Hz and only mean something at
     the audio's own rate (and must stay below its Nyquist frequency).
