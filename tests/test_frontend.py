@@ -207,3 +207,23 @@ def test_amplitude_to_db_sets_torchaudios_batch_axis_per_example():
     views = spec.expand(4, *spec.shape)  # (V, B, C, F, T): each (C, F, T) its own floor
     assert torch.equal(amplitude_to_db(views, top_db=30.0),
                        amplitude_to_db(spec, top_db=30.0).expand(4, *spec.shape))
+
+
+def test_cpu_chunks_grow_with_the_thread_count(monkeypatch):
+    """One 30-s clip at the tutorial's settings: 6 chunks on 2 threads, 1 on 16, where
+    small chunks would leave most threads idle; the output does not depend on it."""
+    from augkit.functional import frame_chunk_size
+
+    cpu = torch.device("cpu")
+    sizes = {}
+    for threads in (1, 2, 16):
+        monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
+        sizes[threads] = frame_chunk_size(1, 1293, 2048, cpu)
+    assert sizes[1] == sizes[2] == 256 and sizes[16] == 1293
+    assert frame_chunk_size(1, 1293, 2048, torch.device("meta")) == 1293
+    x = torch.randn(1, 1, 22050 * 3, generator=torch.Generator().manual_seed(0))
+    mel = MelFrontend(22050, n_fft=2048, hop_length=512, log=None)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    small = mel(x)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 64)
+    torch.testing.assert_close(mel(x), small, rtol=1e-5, atol=1e-6)
