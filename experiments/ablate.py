@@ -9,12 +9,18 @@
 Outputs go to ``--out`` (default ``runs/<preset>``): config.json, dataset.json,
 runs/<arm>/seed<k>.json, results.csv, summary.md and PNG plots. Re-running with the
 same ``--out`` skips the (arm, seed) pairs already done; a folder whose finished runs
-used other settings or other data is refused, never mixed. Everything is checked
-before any audio is decoded and before anything is written into ``--out``; a bad
-input is one line on stderr and exit status 2. Ctrl-C stops with one line and
-exit status 130; runs whose loss diverged are recorded as failed (exit status 1).
+used other settings or other data is refused, never mixed, and a folder another
+command is using (its ``.lock``) is refused at once. Everything is checked before
+any audio is decoded and before anything but the lock is written into ``--out``; a
+bad input is one line on stderr and exit status 2. Ctrl-C stops with one line and
+exit status 130, SIGTERM with one line and 143 (the SwanLab run marked aborted); a
+full disk is one line naming the file (exit status 1); runs whose loss diverged are
+recorded as failed (exit status 1).
 ``--workers``/``--ray-address`` run the pairs on Ray, torchrun runs each pair
-data-parallel (see experiments/distributed.py and the README's "Scale out").
+data-parallel (experiments/scale/, and the documentation's "Scale out").
+
+Every flag is a config field (experiments/config.py); --set KEY=VALUE sets any other,
+e.g. --set n_mels=40, or one augmentation's argument: --set augment.noise.snr_db=[5,30].
 """
 
 from __future__ import annotations
@@ -34,39 +40,48 @@ if __name__ == "__main__":  # Ctrl-C while the imports below load: one line, no 
 
 import argparse
 import contextlib
-import hashlib
-import json
 import os
-import platform
-import subprocess
+import signal
 import sys
+import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from . import config as C
-from . import distributed as D
-from .arms import (
-    arm_augmentations,
-    arm_normalize,
-    cancelled_arms,
-    config_chain,
-    context_for,
-    expand_arms,
-    unnormalized_features,
+from .arms import expand_arms, features_for_display
+from .data.splits import SPLIT_KINDS
+from .io import atomic_write_json, no_room
+from .lock import OutLock
+from .plan import (
+    Plan,
+    check_outside_data,
+    check_paths,
+    fold_list,
+    plan,
+    read_finished,
+    run_file,
+    write_config,
 )
-from .data import AudioSet, Scan
-from .distributed import unit_label
-from .io import atomic_write_json, first_line
-from .report import write_report
-from .results import EpochLog, RunResult
-from .splits import SPLIT_KINDS
-from .tracking import Tracker
-from .train import train_run
+from .reporting.summary import write_report
+from .reporting.tracking import Tracker
+from .scale.ray_grid import grid_device, run_grid
+from .scale.torchrun import (
+    RankZeroError,
+    broadcast,
+    close_torchrun,
+    init_torchrun,
+    rank_zero_first,
+    torchrun_rank_world,
+)
+from .training.results import EpochLog, RunResult, unit_label
+from .training.trainer import train_run
+
+#: Options of this command that are not config fields.
+COMMAND_OPTIONS = ("preset", "config", "set", "retry_failed", "no_progress")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,20 +92,35 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = _Parser(
-        prog="python -m experiments.ablate", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def _comma_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _comma_ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in _comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a comma list of integers, got {text!r}"
+                                         ) from None
+
+
+def _parser() -> _Parser:
+    """The command line. A config flag is stored under its field's name, and only when
+    given (``argument_default=SUPPRESS``), so the flags given are the overrides."""
+    p = _Parser(prog="python -m experiments.ablate", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                argument_default=argparse.SUPPRESS)
     p.add_argument("--preset", default="quick", choices=C.PRESETS,
                    help="base settings from experiments/configs/<preset>.json (default: quick)")
-    p.add_argument("--config", help="a JSON file of overrides, applied after the preset")
+    p.add_argument("--config", default=None,
+                   help="a JSON file of overrides, applied after the preset")
     p.add_argument("--data", help="GTZAN genres_original (or genres/*.au), a folder-per-class "
                    "dataset, or a CSV manifest (path,label[,split]); default: embedded "
                    "synthetic set")
     p.add_argument("--out", help="output folder (default: runs/<preset>)")
-    p.add_argument("--arms", help="comma list: baseline, <aug>, all, all-minus-<aug>, a+b, "
-                   "alone, loo, default")
-    p.add_argument("--seeds", help="comma list of seeds, e.g. 0,1,2")
+    p.add_argument("--arms", type=_comma_list, help="comma list: baseline, <aug>, all, "
+                   "all-minus-<aug>, a+b, norm:<mode>, alone, loo, norms, default")
+    p.add_argument("--seeds", type=_comma_ints, help="comma list of seeds, e.g. 0,1,2")
     p.add_argument("--split", choices=SPLIT_KINDS,
                    help="auto: the data's split column when it has one (a manifest's, the "
                         "synthetic set's), else holdout")
@@ -98,7 +128,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fold", help="fold index for --split kfold, or 'all'")
     p.add_argument("--normalize", help="level normalisation of every arm's input (the "
                    "baseline's too): none, max, standardize, freq or lufs")
-    p.add_argument("--protocol", choices=("converge", "fixed"),
+    p.add_argument("--protocol", choices=C.PROTOCOLS,
                    help="converge: each arm trains until validation stops improving, within "
                         "--max-epochs (default); fixed: --epochs for every arm")
     p.add_argument("--epochs", type=int, help="a fixed budget of N epochs for every arm "
@@ -115,24 +145,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sample-rate", type=int)
     p.add_argument("--crop-seconds", type=float)
     p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the model")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--swanlab-mode", choices=("cloud", "local", "offline", "disabled"),
                    help="cloud, local, offline or disabled (default: local; no account needed)")
-    p.add_argument("--cache-dir", help="where decoded audio and the synthetic set are cached")
+    p.add_argument("--cache-dir", help="where decoded audio and the synthetic set are cached "
+                   "(default: $XDG_CACHE_HOME/augkit, else ~/.cache/augkit)")
     p.add_argument("--noise-dir", help="a folder of noise recordings for the background_noise "
                    "arm (default: a generated bank)")
     p.add_argument("--ir-dir", help="a folder of room impulse responses for the reverb arm "
                    "(default: generated rooms)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config field, e.g. --set augment.time_mask_width=30")
-    p.add_argument("--allow-missing-classes", action="store_true", default=None,
+                   help="override any config field, e.g. --set augment.time_mask.max_width=30 "
+                        "or --set n_mels=40")
+    p.add_argument("--allow-missing-classes", action="store_true",
                    help="run even when a class has no clip in train or in an evaluated split "
                    "(warned; otherwise an error)")
-    p.add_argument("--retry-failed", action="store_true",
+    p.add_argument("--strict-duplicates", action="store_true",
+                   help="refuse data holding the same audio in two splits or under two labels "
+                   "(default: a warning naming the clips)")
+    p.add_argument("--retry-failed", action="store_true", default=False,
                    help="run again the pairs whose training diverged (status failed)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    g = p.add_argument_group("scale out (README: Scale out)")
+    p.add_argument("--no-progress", action="store_true", default=False,
+                   help="no progress bars")
+    g = p.add_argument_group("scale out (docs: Scale out)")
     g.add_argument("--workers", type=int, help="run N pairs at a time on a local Ray runtime "
                    "(pip install augkit[ray]); default: one after another, no Ray")
     g.add_argument("--ray-address", help="join an existing Ray cluster: auto or HOST:PORT")
@@ -142,43 +177,29 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "reserves for it); default: torch's own count, 1 on Ray")
     g.add_argument("--max-retries", type=int, help="times Ray runs a pair again when its "
                    "worker dies (default 3)")
-    return p.parse_args(argv)
+    return p
 
 
-def overrides_from(args: argparse.Namespace) -> dict:
-    ov = {}
-    for key in ("data", "out", "split", "folds", "fold", "normalize", "protocol", "epochs",
-                "max_epochs", "patience", "batch_size", "lr", "backbone",
-                "sample_rate", "crop_seconds", "device", "compile", "swanlab_mode",
-                "cache_dir", "noise_dir", "ir_dir", "arms", "seeds", "allow_missing_classes",
-                "workers", "ray_address", "gpus_per_run", "cpus_per_run", "max_retries"):
-        v = getattr(args, key)
-        if v is not None:
-            ov[key] = v
-    if args.protocol is None:  # --epochs N means a fixed budget, --max-epochs a cap
-        if args.epochs is not None and args.max_epochs is not None:
-            raise ValueError("--epochs (a fixed budget) and --max-epochs (the cap of the "
-                             "converge protocol) do not combine; give one, or --protocol")
-        if args.epochs is not None:
-            ov["protocol"] = "fixed"
-        elif args.max_epochs is not None:
-            ov["protocol"] = "converge"
-    if args.pretrained is not None:
-        ov["pretrained"] = args.pretrained  # true, false or a path: see config._pretrained
-    if "seeds" in ov:
-        try:
-            ov["seeds"] = [int(s) for s in str(ov["seeds"]).split(",") if s.strip()]
-        except ValueError:
-            raise ValueError(f"--seeds must be a comma list of integers, got {args.seeds!r}"
-                             ) from None
-    if "arms" in ov:
-        ov["arms"] = [a.strip() for a in ov["arms"].split(",") if a.strip()]
+def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
+    """``(the command's own options, the config overrides)`` from the command line.
+
+    The overrides are the config flags given, then the ``--set`` pairs; ``--epochs N``
+    alone means a fixed budget, ``--max-epochs N`` alone the converge protocol.
+    """
+    p = _parser()
+    args = p.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k not in COMMAND_OPTIONS}
+    if "protocol" not in overrides and {"epochs", "max_epochs"} <= set(overrides):
+        p.error("--epochs (a fixed budget) and --max-epochs (the cap of the converge "
+                "protocol) do not combine; give one, or --protocol")
+    if "protocol" not in overrides and {"epochs", "max_epochs"} & set(overrides):
+        overrides["protocol"] = "fixed" if "epochs" in overrides else "converge"
     for item in args.set:
         if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        ov[k.strip()] = v
-    return ov
+            p.error(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = value
+    return args, overrides
 
 
 def pick_device(name: str) -> torch.device:
@@ -189,396 +210,60 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict:
-    import timm
-    import torchaudio
-
-    import augkit
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchaudio": torchaudio.__version__, "timm": timm.__version__,
-            "augkit": augkit.__version__, "platform": platform.platform()}
-
-
-def data_path(cfg: C.Config, progress: bool) -> Path:
-    """The dataset to load: ``--data``, or the embedded synthetic set (generated once).
-
-    For the synthetic set with ``split`` ``manifest`` or ``auto`` (the quick preset)
-    this is its manifest, whose ``split`` column says which recording conditions each clip has.
-    """
-    from .synthetic import MANIFEST, generate_synthetic_gtzan
-
-    if cfg.data is not None:
-        return Path(cfg.data).expanduser()
-    syn = cfg.synthetic
-    tag = hashlib.sha1(json.dumps(syn, sort_keys=True).encode()).hexdigest()[:10]
-    try:
-        folder = Path(generate_synthetic_gtzan(Path(cfg.cache_dir) / f"synthetic-{tag}",
-                                               progress=progress, **syn))
-    except TypeError as e:
-        raise ValueError(f"synthetic: {e}") from None
-    return folder.parent / MANIFEST if cfg.split in ("manifest", "auto") else folder
-
-
-def run_file(out: Path, arm: str, seed: int, fold: int | None) -> Path:
-    return out / "runs" / arm / (f"seed{seed}" + ("" if fold is None else f"-fold{fold}") +
-                                 ".json")
+def placement(cfg: C.Config, world: int) -> tuple[torch.device, torch.device, float | None]:
+    """``(where the data is loaded, where units train, GPUs per unit on Ray or None)``:
+    one process, torchrun's ranks (``world`` > 1), or a Ray grid. Sets torch's threads
+    here to ``--cpus-per-run`` (a Ray unit sets its own)."""
+    rt, scale = cfg.runtime, cfg.scale
+    if world > 1 and scale.on_ray:
+        raise ValueError("torchrun (one pair over several processes) and --workers/"
+                         "--ray-address (several pairs at a time) do not combine; use one")
+    if world > 1:
+        device = init_torchrun(rt.device)
+    elif scale.on_ray:
+        units, gpus = grid_device(scale, rt.device)
+        return torch.device("cpu"), units, gpus
+    else:
+        device = pick_device(rt.device)
+    if scale.cpus_per_run:
+        torch.set_num_threads(scale.cpus_per_run)
+    return device, device, None
 
 
 # ---------------------------------------------------------------------------
-# Checks made before any work
-
-
-def check_paths(cfg: C.Config) -> None:
-    """--out and --cache-dir must be (or become) folders we can write."""
-    for flag, folder in (("--out", Path(cfg.out)), ("--cache-dir", Path(cfg.cache_dir)),
-                         ("--cache-dir", Path(cfg.cache_dir) / "decoded")):
-        folder = folder.expanduser()
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"{flag} {folder} is a file; give a folder")
-        existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise ValueError(f"{flag} {folder}: {existing} is a file, not a folder")
-        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-            raise ValueError(f"{flag} {folder}: cannot write into {existing} (permission "
-                             "denied)")
-
-
-def finished_files(out: Path) -> list[Path]:
-    return sorted((out / "runs").glob("*/*.json"))
-
-
-def _read_config(out: Path) -> dict | None:
-    path = out / "config.json"
-    if not path.exists():
-        return None
-    try:
-        d = json.loads(path.read_text())
-        return d if isinstance(d, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _new_folder_hint(out: Path) -> str:
-    return (f"Use a new --out (e.g. --out {out}-2) to start a new folder, or delete {out} "
-            "to start over.")
-
-
-def check_settings(out: Path, cfg: C.Config) -> None:
-    """Refuse to mix results of different settings in one --out folder.
-
-    Only finished runs are protected: a folder whose earlier command failed before
-    finishing a run (a typo, a bad path) accepts the corrected command.
-    """
-    if not finished_files(out):
-        return
-    old = _read_config(out)
-    if not old or "identity" not in old:
-        raise ValueError(f"{out} holds finished runs but no readable config.json to check "
-                         f"them against. {_new_folder_hint(out)}")
-    new = json.loads(json.dumps(C.identity(cfg), default=str))
-    if old["identity"] != new:
-        diff = sorted(k for k in set(old["identity"]) | set(new)
-                      if old["identity"].get(k) != new.get(k))
-        raise ValueError(f"{out} holds results of different settings (differs in: "
-                         f"{', '.join(diff)}). {_new_folder_hint(out)}")
-
-
-def _named(items: list[str], n: int = 5) -> str:
-    shown = ", ".join(items[:n])
-    return shown + (f", ... and {len(items) - n} more" if len(items) > n else "")
-
-
-def describe_data_change(old: dict[str, list], new: dict[str, list]) -> str:
-    """What differs between two fingerprint records ``{clip id: [class, digest, split]}``."""
-    parts = []
-    old_classes = {v[0] for v in old.values()}
-    new_classes = {v[0] for v in new.values()}
-    for what, items in (("added", sorted(new_classes - old_classes)),
-                        ("removed", sorted(old_classes - new_classes))):
-        if items:
-            parts.append(f"class{'es' if len(items) > 1 else ''} {what}: {', '.join(items)}")
-    added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
-    common = sorted(set(old) & set(new))
-    changed = [i for i in common if old[i][:2] != new[i][:2]]
-    moved = [i for i in common if old[i][:2] == new[i][:2] and old[i][2:] != new[i][2:]]
-    for what, items in (("added", added), ("removed", removed), ("changed", changed),
-                        ("moved to another split", moved)):
-        if items:
-            parts.append(f"{len(items)} clip{'s' if len(items) > 1 else ''} {what} "
-                         f"({_named(items)})")
-    return "; ".join(parts) or "the clip list differs"
-
-
-def fingerprint(ds: AudioSet, assignment: list[str]) -> dict[str, list]:
-    """``{clip id: [class, content digest, split]}``: what the resume check compares."""
-    labels = ds.labels.tolist()
-    digests = ds.digests or [""] * len(ds)
-    return {i: [ds.classes[y], d, a] for i, y, d, a in zip(ds.ids, labels, digests, assignment,
-                                                          strict=True)}
-
-
-def fingerprint_hash(records: dict[str, list]) -> str:
-    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
-
-
-def check_data(out: Path, records: dict[str, list]) -> None:
-    """Refuse a folder whose finished runs were trained on other data (or other splits)."""
-    if not finished_files(out):
-        return
-    old = _read_config(out) or {}
-    new_hash = fingerprint_hash(records)
-    old_hash = old.get("data_fingerprint")
-    if old_hash == new_hash:
-        return
-    if old_hash is None:
-        raise ValueError(f"{out} holds finished runs written without a dataset fingerprint "
-                         "(an older augkit), so they cannot be checked against this data. "
-                         f"{_new_folder_hint(out)}")
-    try:
-        old_records = json.loads((out / "dataset.json").read_text())["clips"]
-        change = describe_data_change(old_records, records)
-    except (OSError, ValueError, KeyError, TypeError):
-        change = "the clip list differs"
-    raise ValueError(f"{out} holds results of a different dataset ({change}). "
-                     f"{_new_folder_hint(out)}")
-
-
-def check_model_and_chain(cfg: C.Config, arms: list[str], num_classes: int) -> None:
-    """Build every arm's chain and the model, and push one batch through, on the CPU."""
-    from .train import build_model
-
-    names = sorted({a for arm in arms for a in arm_augmentations(arm, cfg.augmentations)})
-    ctx = context_for(cfg, cfg.sample_rate, num_classes)
-    crop = int(round(cfg.crop_seconds * cfg.sample_rate))
-    x = None
-    # The run's normalisation first: its chain's output is what the model is checked on.
-    for mode in dict.fromkeys([cfg.normalize, *(arm_normalize(a, cfg.normalize) for a in arms)]):
-        chain = config_chain(cfg, names, ctx, mode)
-        g = torch.Generator().manual_seed(0)
-        wave = 0.1 * torch.randn(2, 1, crop, generator=g)
-        try:
-            if mode == "freq":
-                chain["normalize"].fit(unnormalized_features(chain, wave))
-            out, _ = chain(wave, target=torch.tensor([0, num_classes - 1]), generator=g)
-        except RuntimeError as e:
-            raise ValueError(f"the augmentation chain {chain.names} (normalize {mode!r}) fails "
-                             f"on a {cfg.crop_seconds:g} s crop: {first_line(e)}") from None
-        x = out if x is None else x
-    try:  # pretrained weights load here
-        model = build_model(cfg, num_classes, torch.device("cpu"))
-    except (TypeError, RuntimeError) as e:
-        raise ValueError(f"backbone {cfg.backbone!r} (backbone_kwargs "
-                         f"{cfg.backbone_kwargs}, pretrained {cfg.pretrained!r}): "
-                         f"{first_line(e)}") from None
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x.contiguous(memory_format=torch.channels_last))
-    except RuntimeError as e:
-        raise ValueError(f"backbone {cfg.backbone!r} cannot take the model input of shape "
-                         f"{tuple(x.shape)} (n_mels={cfg.n_mels}, crop_seconds="
-                         f"{cfg.crop_seconds:g}): {first_line(e)}") from None
-
-
-def _scan_set(scan: Scan) -> AudioSet:
-    """An AudioSet without audio, from a scan: to check the splits before decoding."""
-    classes = scan.classes
-    n = len(scan.ids)
-    return AudioSet(torch.zeros(n, dtype=torch.int16), torch.arange(n),
-                    torch.ones(n, dtype=torch.int64),
-                    torch.tensor([classes.index(c) for c in scan.labels], dtype=torch.int64),
-                    list(scan.ids), classes, 1, [], scan.splits)
-
-
-def fold_list(cfg: C.Config) -> list[int | None]:
-    if cfg.split != "kfold":
-        return [None]
-    return list(range(cfg.folds)) if cfg.fold == "all" else [int(cfg.fold)]
-
-
-def make_all_splits(cfg: C.Config, ds: AudioSet, folds: list[int | None]
-                    ) -> tuple[dict[int | None, dict[str, torch.Tensor]], list[str]]:
-    """The splits of each fold, and each clip's assignment (its split; for k-fold, its
-    validation fold among all ``cfg.folds``) for the fingerprint."""
-    from .splits import make_splits
-
-    def one(f):
-        return make_splits(ds, cfg.split, folds=cfg.folds, fold=f or 0,
-                           allow_missing_classes=cfg.allow_missing_classes)
-
-    splits = {f: one(f) for f in folds}
-    assignment = [""] * len(ds)
-    if cfg.split == "kfold":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for f in range(cfg.folds):
-                for i in (splits[f] if f in splits else one(f))["val"].tolist():
-                    assignment[i] = f"fold{f}"
-    else:
-        for name, idx in splits[folds[0]].items():
-            for i in idx.tolist():
-                assignment[i] = name
-    return splits, assignment
-
-
-@dataclass
-class Plan:
-    """What to run: the (arm, seed, fold) units, their splits, and where results go."""
-
-    cfg: C.Config
-    out: Path
-    arms: list[str]
-    folds: list[int | None]
-    data: AudioSet
-    splits: dict[int | None, dict[str, torch.Tensor]]
-    records: dict[str, list] = field(default_factory=dict)
-    retry_failed: bool = False
-    #: Where the units train when that is not where ``data`` is (on Ray: data on the CPU).
-    unit_device: torch.device | None = None
-    #: Arms the run's normalisation undoes exactly (:func:`experiments.arms.cancelled_arms`).
-    cancelled: list[str] = field(default_factory=list)
-
-    @property
-    def device(self) -> torch.device:
-        return self.unit_device or self.data.labels.device
-
-    @property
-    def units(self) -> list[tuple[str, int, int | None]]:
-        return [(a, s, f) for a in self.arms for s in self.cfg.seeds for f in self.folds]
-
-    def finished(self) -> dict[tuple[str, int, int | None], RunResult]:
-        """Every finished run in the folder (they all match the identity: checked)."""
-        return read_finished(self.out)
-
-    def todo(self, finished: dict) -> list[tuple[str, int, int | None]]:
-        return [u for u in self.units if u not in finished
-                or (self.retry_failed and not finished[u].ok)]
-
-    def arm_order(self, finished: dict) -> list[str]:
-        extra = sorted({u[0] for u in finished} - set(self.arms))
-        return [*self.arms, *extra]
-
-    @property
-    def split_sizes(self) -> dict[str, int]:
-        return {k: int(v.shape[0]) for k, v in self.splits[self.folds[0]].items()}
-
-    @property
-    def split_name(self) -> str:
-        """The split kind, with what ``auto`` became: ``"auto (manifest)"``."""
-        from .splits import resolve_kind
-
-        kind = resolve_kind(self.data, self.cfg.split)
-        return self.cfg.split if kind == self.cfg.split else f"{self.cfg.split} ({kind})"
-
-    @property
-    def context(self) -> str:
-        c = self.cfg
-        budget = (f"{c.epochs} epochs (fixed)" if c.protocol == "fixed" else
-                  f"converge protocol (patience {c.patience}, cap {c.max_epochs} epochs)")
-        return (f"Preset `{c.preset}`, data: {c.data or 'embedded synthetic set'}, split "
-                f"`{self.split_name}` {self.split_sizes}, backbone `{c.backbone}`, "
-                f"normalize `{c.normalize}`, {budget}, device {self.device}.")
-
-
-def read_finished(out: Path) -> dict[tuple[str, int, int | None], RunResult]:
-    done = {}
-    for path in finished_files(out):
-        try:
-            r = RunResult.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError, KeyError) as e:
-            warnings.warn(f"ignoring unreadable run file {path} ({type(e).__name__}: {e}); "
-                          "its pair will be run again if asked for", stacklevel=2)
-            continue
-        done[(r.arm, r.seed, r.fold)] = r
-    return done
-
-
-def plan(cfg: C.Config, progress: bool, retry_failed: bool = False,
-         device: torch.device | None = None) -> Plan:
-    """Check everything, then load the data onto the device and make the splits.
-
-    Nothing is decoded before the settings, paths, tracker, model, chains and
-    splits (on the scanned file list) are checked; nothing is written into --out.
-    ``device``: where to load the data (default: ``cfg.device``).
-    """
-    from .data import load_dataset, scan_clips
-    from .tracking import check_mode
-
-    out = Path(cfg.out)
-    arms = expand_arms(cfg.arms, cfg.augmentations)
-    device = device or pick_device(cfg.device)
-    check_paths(cfg)
-    check_mode(cfg.swanlab_mode)
-    check_settings(out, cfg)
-    folds = fold_list(cfg)
-    path = data_path(cfg, progress)
-    scan = scan_clips(path)
-    if len(scan.classes) < 2:
-        raise ValueError(f"a classifier needs at least 2 classes; {scan.source} has "
-                         f"{len(scan.classes)}: {', '.join(repr(c) for c in scan.classes)}")
-    with warnings.catch_warnings():  # the real splits warn again after decoding
-        warnings.simplefilter("ignore")
-        make_all_splits(cfg, _scan_set(scan), folds)
-    check_model_and_chain(cfg, arms, len(scan.classes))
-    ds = load_dataset(path, cfg.sample_rate, Path(cfg.cache_dir) / "decoded",
-                      max_seconds=cfg.max_seconds, progress=progress)
-    if ds.sample_rate != cfg.sample_rate:
-        raise ValueError(f"dataset decoded at {ds.sample_rate} Hz, expected {cfg.sample_rate}")
-    splits, assignment = make_all_splits(cfg, ds, folds)
-    records = fingerprint(ds, assignment)
-    check_data(out, records)
-    splits = {f: {k: v.to(device) for k, v in s.items()} for f, s in splits.items()}
-    return Plan(cfg, out, arms, folds, ds.to(device), splits, records, retry_failed,
-                cancelled=cancelled_arms(cfg, arms, len(scan.classes)))
-
-
-def write_config(p: Plan, argv: list[str] | None) -> None:
-    device = p.device
-    atomic_write_json(p.out / "dataset.json", {"clips": p.records})
-    atomic_write_json(p.out / "config.json", {
-        "config": C.to_dict(p.cfg), "identity": C.identity(p.cfg),
-        "data_fingerprint": fingerprint_hash(p.records), "versions": versions(),
-        "git_commit": git_commit(), "device": str(device),
-        "normalize": p.cfg.normalize, "protocol": p.cfg.protocol,
-        "cancelled_by_normalization": p.cancelled,
-        "device_name": (torch.cuda.get_device_name(device) if torch.cuda.is_available()
-                        else "CUDA devices of the Ray cluster") if device.type == "cuda"
-        else f"{platform.machine()} CPU ({torch.get_num_threads()} threads)",
-        "command": " ".join([Path(sys.executable).name, "-m", "experiments.ablate",
-                             *(sys.argv[1:] if argv is None else argv)]),
-        "dataset": {"path": p.cfg.data or "embedded synthetic", "clips": len(p.data),
-                    "classes": p.data.classes, "skipped": p.data.skipped,
-                    "changed": p.data.notes, "ignored": p.data.ignored,
-                    "split_sizes": p.split_sizes},
-    })
+# One unit: SwanLab, the result file
 
 
 def open_tracker(p: Plan, arm: str, seed: int, fold: int | None) -> Tracker:
     """The SwanLab run of one (arm, seed, fold)."""
-    cfg = p.cfg
-    return Tracker(cfg.swanlab_mode, cfg.swanlab_project, p.out / "swanlog",
-                   unit_label(arm, seed, fold), arm, [arm, cfg.preset, f"seed{seed}"],
-                   {**C.to_dict(cfg), "arm": arm, "seed": seed, "fold": fold,
-                    "arm_augmentations": arm_augmentations(arm, cfg.augmentations)})
+    rt = p.cfg.runtime
+    return Tracker(rt.swanlab_mode, rt.swanlab_project, p.out / "swanlog",
+                   unit_label(arm, seed, fold), arm, [arm, rt.preset, f"seed{seed}"],
+                   {**C.to_dict(p.cfg), "arm": arm, "seed": seed, "fold": fold,
+                    "arm_augmentations": p.arms[arm].augmentations})
+
+
+def log_examples(p: Plan, tracker: Tracker, arm: str, waves, clean, augmented) -> None:
+    """The first batch's examples, clean and augmented, in the units they are in."""
+    n = p.cfg.runtime.log_examples
+    scale, normalize = p.cfg.frontend.scale, p.arms[arm].normalize
+    clean, units = features_for_display(clean[:n], scale, normalize)
+    augmented, _ = features_for_display(augmented[:n], scale, normalize)
+    tracker.log_examples(waves[:n], clean, augmented, units, p.data.sample_rate)
 
 
 def record_unit(p: Plan, tracker: Tracker, r: RunResult) -> None:
-    """End the unit's SwanLab run (with its confusion matrix) and write its result
-    atomically: the one place a result is written, whichever path trained it."""
+    """End the unit's SwanLab run (its test scores, once, and its confusion matrix) and
+    write its result atomically: the one place a result is written, whichever path
+    trained it."""
     if r.ok:
+        step = len(r.history)
+        if r.test is not None:
+            tracker.log({f"test/{k}": getattr(r.test, k) for k in ("acc", "acc_centre", "f1",
+                                                                   "loss")}, step=step)
         split = "test" if r.test is not None else "val"
         tracker.log_confusion(f"{split}/confusion", r.primary.confusion, p.data.classes,
-                              f"{unit_label(r.arm, r.seed, r.fold)}: {split}",
-                              step=len(r.history))
+                              f"{unit_label(r.arm, r.seed, r.fold)}: {split}", step=step)
     tracker.finish()
     atomic_write_json(run_file(p.out, r.arm, r.seed, r.fold), r.to_dict())
     if not r.ok:
@@ -592,11 +277,11 @@ def record_returned(p: Plan, r: RunResult, examples: tuple | None) -> None:
     tracker = open_tracker(p, r.arm, r.seed, r.fold)
     try:
         if examples is not None:
-            tracker.log_examples(*examples, p.data.sample_rate)
+            log_examples(p, tracker, r.arm, *examples)
         for log in r.history:
             tracker.log(log.scalars(), step=log.epoch)
     except BaseException as e:
-        tracker.abort("interrupted" if isinstance(e, KeyboardInterrupt) else repr(e))
+        tracker.abort(stop_reason(e))
         raise
     record_unit(p, tracker, r)
 
@@ -607,35 +292,37 @@ def run_unit(p: Plan, arm: str, seed: int, fold: int | None, progress: bool,
 
     ``write=False`` (torchrun's ranks other than 0): train only, log and write nothing.
     """
-    cfg = p.cfg
-    augs = arm_augmentations(arm, cfg.augmentations)
     if not write:
-        return train_run(cfg, arm, augs, seed, fold, p.data, p.splits[fold])
+        return train_run(p.arms[arm], p.recipe, seed, fold, p.data, p.splits[fold])
     t0 = time.time()
     tracker = open_tracker(p, arm, seed, fold)
-    bar = tqdm(total=cfg.epochs if cfg.protocol == "fixed" else cfg.max_epochs,
-               desc="  epochs", unit="ep", leave=False, disable=not progress,
-               position=1)
+    optim = p.cfg.optim
+    bar = tqdm(total=optim.epochs if optim.protocol == "fixed" else optim.max_epochs,
+               desc="  epochs", unit="ep", leave=False, disable=not progress, position=1)
 
     def on_epoch(log: EpochLog) -> None:
         tracker.log(log.scalars(), step=log.epoch)
         bar.set_postfix(loss=f"{log.train_loss:.3f}", val=f"{log.val_acc:.3f}")
         bar.update(1)
 
-    def on_examples(waves, feats) -> None:
-        tracker.log_examples(waves[: cfg.log_examples], feats[: cfg.log_examples],
-                             p.data.sample_rate)
+    def on_examples(waves, clean, augmented) -> None:
+        log_examples(p, tracker, arm, waves, clean, augmented)
 
     try:
-        r = train_run(cfg, arm, augs, seed, fold, p.data, p.splits[fold], on_epoch, on_examples)
-    except BaseException as e:  # Ctrl-C or an error: the tracker's run ends as aborted
-        tracker.abort("interrupted" if isinstance(e, KeyboardInterrupt) else repr(e))
+        r = train_run(p.arms[arm], p.recipe, seed, fold, p.data, p.splits[fold], on_epoch,
+                      on_examples)
+    except BaseException as e:  # Ctrl-C, SIGTERM or an error: the tracker's run is aborted
+        tracker.abort(stop_reason(e))
         raise
     finally:
         bar.close()
     r.wall_s = time.time() - t0
     record_unit(p, tracker, r)
     return r
+
+
+# ---------------------------------------------------------------------------
+# The command
 
 
 @contextlib.contextmanager
@@ -653,156 +340,184 @@ def cli_warnings():
         warnings.showwarning = old
 
 
-def _units_of(cfg: C.Config) -> list[tuple[str, int, int | None]]:
-    arms = expand_arms(cfg.arms, cfg.augmentations)
-    return [(a, s, f) for a in arms for s in cfg.seeds for f in fold_list(cfg)]
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's cancel, ``kill``): stops the command as Ctrl-C does, so that
+    the unit's SwanLab run is marked aborted, then exit status 143."""
+
+
+def stop_reason(e: BaseException) -> str:
+    """Why a unit stopped, for its SwanLab run."""
+    if isinstance(e, Terminated):
+        return "terminated (SIGTERM)"
+    return "interrupted" if isinstance(e, KeyboardInterrupt) else repr(e)
+
+
+@contextlib.contextmanager
+def sigterm_stops():
+    """SIGTERM raises :class:`Terminated` in the main thread while the command runs (the
+    previous handler is restored afterwards); elsewhere it is left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def interrupted(state: dict):
+    """Ctrl-C or SIGTERM: one line (how many pairs are done), the exception swallowed,
+    ``state["rc"]`` 130 or 143; on the way out, torch's threads as they were, the
+    results folder's lock released and torchrun's process group closed."""
+    threads = torch.get_num_threads()  # --cpus-per-run changes it for this command only
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        word = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        state["rc"] = 143 if isinstance(e, Terminated) else 130
+        units, out = state.get("units"), state.get("out")
+        if units is None:
+            print(f"{word} before any pair started; re-run the same command to start",
+                  file=sys.stderr)
+        else:
+            done = read_finished(out)
+            print(f"{word}; {sum(u in done for u in units)} of {len(units)} pairs done; "
+                  "re-run the same command to resume", file=sys.stderr)
+    finally:
+        torch.set_num_threads(threads)
+        if state.get("lock") is not None:
+            state.pop("lock").release()
+        close_torchrun()
+
+
+def lock_out(cfg: C.Config, argv: list[str] | None) -> OutLock:
+    """Check ``--out`` and ``--cache-dir`` (writable, outside ``--data``), then lock
+    ``--out`` for this command (:class:`experiments.lock.OutLock`); a one-line ValueError
+    when another holds it."""
+    check_paths(cfg.runtime)
+    if cfg.data.path is not None:
+        check_outside_data(cfg.runtime, Path(cfg.data.path).expanduser())
+    command = " ".join(["python -m experiments.ablate", *(sys.argv[1:] if argv is None
+                                                          else argv)])
+    return OutLock(Path(cfg.runtime.out)).acquire(command)
 
 
 def main(argv=None) -> int:
     try:
-        args = parse_args(argv)
+        args, overrides = parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad option (2, already printed)
         return e.code if isinstance(e.code, int) else 2
-    progress = not args.no_progress
+    rank, world = torchrun_rank_world()
+    progress = not args.no_progress and rank == 0
     state: dict = {}
-    threads = torch.get_num_threads()  # --cpus-per-run changes it for this command only
-    with cli_warnings():
+    with cli_warnings(), sigterm_stops(), interrupted(state):
         try:
-            return _main(args, argv, progress, state)
-        except KeyboardInterrupt:
-            units, out = state.get("units"), state.get("out")
-            if units is None:
-                print("interrupted before any pair started; re-run the same command to start",
-                      file=sys.stderr)
-            else:
-                done = read_finished(out) if out is not None else {}
-                n = sum(u in done for u in units)
-                print(f"interrupted; {n} of {len(units)} pairs done; re-run the same command "
-                      "to resume", file=sys.stderr)
-            return 130
-        finally:
-            torch.set_num_threads(threads)
-            if state.get("torchrun"):
-                from .distributed import close_torchrun
-
-                close_torchrun()
-
-
-def _plan_and_write(cfg: C.Config, args: argparse.Namespace, argv, progress: bool,
-                    state: dict) -> tuple[Plan, tuple[torch.device, float] | None]:
-    """Plan and write config.json as the path asks: here, for Ray (data on the CPU), or
-    on every torchrun rank (rank 0 first: it decodes and writes; the others then load
-    the cache). Returns the plan and, on Ray, the units' device and GPUs per unit."""
-    rank, world = D.torchrun_rank_world()
-    if world > 1:
-        state["torchrun"] = True
-        device = D.init_torchrun(cfg.device)
-        p, err = None, None
-        if rank == 0:
-            try:
-                p = plan(cfg, progress, retry_failed=args.retry_failed, device=device)
-                write_config(p, argv)
-            except (ValueError, OSError) as e:
-                err = str(e)
-        err = D.broadcast(err)
-        if err is not None:
-            raise ValueError(err)
-        if rank != 0:
-            try:
-                p = plan(cfg, False, retry_failed=args.retry_failed, device=device)
-            except (ValueError, OSError) as e:  # rank 0 planned fine: say it here
+            cfg = C.resolve(args.preset, args.config, overrides)
+            if cfg.runtime.out is None:
+                cfg.runtime.out = f"runs/{cfg.runtime.preset}"
+            state["out"] = Path(cfg.runtime.out)
+            state["units"] = [(a, s, f) for a in expand_arms(cfg.runtime.arms,
+                                                             cfg.ablation.augmentations)
+                              for s in cfg.runtime.seeds
+                              for f in fold_list(cfg.data, cfg.runtime.fold)]
+            data_device, unit_device, gpus = placement(cfg, world)
+            with rank_zero_first(rank, world):
+                if rank == 0:  # the driver: the one process that reads and writes --out
+                    state["lock"] = lock_out(cfg, argv)
+                p = plan(cfg, data_device, progress, args.retry_failed)
+                p.unit_device = unit_device
+                if rank == 0:
+                    write_config(p, argv)
+        except (ValueError, OSError) as e:
+            if rank == 0:
+                print(f"error: {e}", file=sys.stderr)
+            elif not isinstance(e, RankZeroError):  # rank 0 planned fine: say it here
                 print(f"error: rank {rank}: {e}", file=sys.stderr)
-                raise
-        return p, None
-    if cfg.workers > 0 or cfg.ray_address is not None:
-        grid = D.grid_device(cfg)
-        p = plan(cfg, progress, retry_failed=args.retry_failed, device=torch.device("cpu"))
-        p.unit_device = grid[0]
-        write_config(p, argv)
-        return p, grid
-    p = plan(cfg, progress, retry_failed=args.retry_failed)
-    write_config(p, argv)
-    return p, None
+            return 2
+        try:
+            return run(p, gpus, progress, rank, world)
+        except OSError as e:  # a full disk, a file-size limit: one line naming the file
+            room = "free some space and " if no_room(e) else ""
+            print(f"error: {e}; the finished pairs are kept: {room}re-run the same command to "
+                  "resume", file=sys.stderr)
+            return 1
+    return state.get("rc", 130)
 
 
-def _main(args: argparse.Namespace, argv, progress: bool, state: dict) -> int:
-    rank, world = D.torchrun_rank_world()
+def run(p: Plan, gpus: float | None, progress: bool, rank: int = 0, world: int = 1) -> int:
+    """Run the plan's units that are not done (on Ray when ``gpus`` is given), write the
+    report after each, print the summary; the exit status."""
     lead = rank == 0  # the only process that writes and prints (torchrun: rank 0)
-    progress = progress and lead
-    try:
-        cfg = C.resolve(args.preset, args.config, overrides_from(args))
-        cfg.out = str(cfg.out or f"runs/{cfg.preset}")
-        on_ray = cfg.workers > 0 or cfg.ray_address is not None
-        if world > 1 and on_ray:
-            raise ValueError("torchrun (one pair over several processes) and --workers/"
-                             "--ray-address (several pairs at a time) do not combine; use one")
-        threads = cfg.cpus_per_run or (1 if on_ray else 0)
-        if threads and not on_ray:
-            torch.set_num_threads(threads)
-        state["units"], state["out"] = _units_of(cfg), Path(cfg.out)
-        p, grid = _plan_and_write(cfg, args, argv, progress, state)
-    except (ValueError, OSError) as e:
-        if lead:
-            print(f"error: {e}", file=sys.stderr)
-        return 2
     finished = p.finished()
     todo = p.todo(finished)
     if world > 1:  # rank 0's view of the folder is the plan of every rank
-        from .distributed import broadcast
-
         todo = broadcast(todo)
-    done_here = sum(u in finished for u in p.units)
+    cfg = p.cfg
     if lead:
         how = (f" on {world} processes" if world > 1 else
-               f", {cfg.workers or 'as many as fit'} at a time on Ray" if grid else "")
-        print(f"augkit ablation: {len(p.arms)} arms x {len(cfg.seeds)} seeds"
+               f", {cfg.scale.workers or 'as many as fit'} at a time on Ray" if gpus is not None
+               else "")
+        print(f"augkit ablation: {len(p.arms)} arms x {len(cfg.runtime.seeds)} seeds"
               + (f" x {len(p.folds)} folds" if p.folds != [None] else "")
               + f" on {p.device}{how}; {len(p.data)} clips, {len(p.data.classes)} classes, "
-              f"split {p.split_name} {p.split_sizes}; {done_here} done, {len(todo)} to run "
-              f"-> {p.out}", flush=True)
-    title = f"augkit ablation: {p.out.name}"
+              f"split {p.split_name} {p.split_sizes}; "
+              f"{sum(u in finished for u in p.units)} done, {len(todo)} to run -> {p.out}",
+              flush=True)
     order = p.arm_order(finished)
+
+    def report(plots: bool = False) -> None:
+        write_report(p.out, list(finished.values()), order, p.data.classes,
+                     f"augkit ablation: {p.out.name}", p.context, plots=plots,
+                     cancelled=p.cancelled)
+
+    def record(unit, r: RunResult, examples) -> None:
+        record_returned(p, r, examples)
+        finished[unit] = r
+        report()
+
     problems: list[str] = []
-    if grid is not None and todo:  # nothing to run: no Ray runtime to start
-        from .distributed import run_grid
-
-        def record(unit, r: RunResult, examples) -> None:
-            record_returned(p, r, examples)
-            finished[unit] = r
-            write_report(p.out, list(finished.values()), order, p.data.classes, title,
-                         p.context, plots=False, cancelled=p.cancelled)
-
-        problems = run_grid(cfg, p.data, p.splits, todo, grid[0], grid[1], threads, progress,
-                            record)
-    elif grid is None:
+    if gpus is not None and todo:  # nothing to run: no Ray runtime to start
+        examples = cfg.runtime.log_examples if cfg.runtime.swanlab_mode != "disabled" else 0
+        problems = run_grid(cfg.scale, p.arms, p.recipe, p.data, p.splits, todo, p.device,
+                            gpus, cfg.scale.cpus_per_run or 1, examples, progress, record)
+    elif gpus is None:
         bar = tqdm(todo, desc="runs", unit="run", disable=not progress, position=0)
         for arm, seed, fold in bar:
             bar.set_postfix_str(f"{arm} seed {seed}" + ("" if fold is None else f" fold {fold}"))
             finished[(arm, seed, fold)] = run_unit(p, arm, seed, fold, progress, write=lead)
             if lead:
-                write_report(p.out, list(finished.values()), order, p.data.classes, title,
-                             p.context, plots=False, cancelled=p.cancelled)
+                report()
         bar.close()
     if not lead:
         return 0
-    results = list(finished.values())
+    if finished:
+        report(plots=True)
+    return summarize(p, list(finished.values()), problems)
+
+
+def summarize(p: Plan, results: list[RunResult], problems: list[str]) -> int:
+    """Print the summary, where everything is, and what did not go well; the exit status."""
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     if not results:
         print("nothing to report", file=sys.stderr)
         return 1
-    write_report(p.out, results, order, p.data.classes, title, p.context,
-                 cancelled=p.cancelled)
     print()
     print((p.out / "summary.md").read_text())
     plots = [str(p.out / f) for f in ("curves.png", "deltas.png", "confusion.png")
              if (p.out / f).exists()]
     print(f"{len(results)} runs; results: {p.out / 'results.csv'}, {p.out / 'summary.md'}"
           + (f", plots: {', '.join(plots)}" if plots else ""))
-    if cfg.swanlab_mode != "disabled":
-        print(f"SwanLab ({cfg.swanlab_mode}) runs in {p.out / 'swanlog'}"
-              + (f"; dashboard: swanlab watch {p.out / 'swanlog'}"
-                 if cfg.swanlab_mode == "local" else ""))
+    mode = p.cfg.runtime.swanlab_mode
+    if mode != "disabled":
+        print(f"SwanLab ({mode}) runs in {p.out / 'swanlog'}"
+              + (f"; dashboard: swanlab watch {p.out / 'swanlog'}" if mode == "local" else ""))
     failed = [r for r in results if not r.ok]
     if failed:
         print(f"{len(failed)} of {len(results)} runs failed (training diverged; listed in "

@@ -7,6 +7,8 @@ colleagues on a shared machine).
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import tempfile
@@ -25,12 +27,42 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
+#: What a write that fails for want of room says (:func:`disk_error`), by errno.
+_NO_ROOM = {errno.ENOSPC: "no space left on device",
+            errno.EFBIG: "no space left for it: the file-size limit (ulimit -f) is reached",
+            errno.EDQUOT: "no space left: the disk quota is exceeded"}
+
+
+def no_room(e: OSError) -> bool:
+    """Whether a write failed for want of room (a full disk, a size limit, a quota)."""
+    return e.errno in _NO_ROOM
+
+
+def disk_error(e: OSError) -> str:
+    """``"no space left on device"`` and the like for a write that ran out of room, else
+    the error's own text."""
+    return _NO_ROOM.get(e.errno, e.strerror or str(e))
+
+
+class WriteError(OSError):
+    """A file that could not be written: one line naming it and why (``no space left ...``)."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to a temp file beside ``path``, fsync, then rename over it."""
+    """Write ``data`` to a temp file beside ``path``, fsync, then rename over it.
+
+    Raises:
+        WriteError: (an ``OSError``) naming ``path`` and why, e.g. ``no space left on
+            device``; the old file, if any, is untouched and no temp file is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         if hasattr(os, "fchmod"):
             os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
@@ -38,8 +70,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, WriteError):
+            raise
+        raise WriteError(e.errno, disk_error(e), str(path)) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
@@ -54,8 +93,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
     """Save a matplotlib figure atomically (PNG)."""
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", **kwargs)
     return atomic_write_bytes(path, buf.getvalue())

@@ -6,7 +6,7 @@
 
 Generates ``--clips`` clips of ``--seconds`` at ``--sample-rate`` (GTZAN's shape by
 default: 1000 x 30 s at 22050 Hz, 10 classes; tones and noise, no files) directly
-into a packed :class:`~experiments.data.AudioSet` on the device, then trains the
+into a packed :class:`~experiments.data.audioset.AudioSet` on the device, then trains the
 ``augkit`` preset's recipe (log-mel, 10-s crops, its augmentation chain, ResNet18)
 for ``--epochs`` on two arms (``baseline`` and ``all``), one seed, and writes
 ``timed_ablation.json``: data-generation time, per-arm train and evaluation time,
@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 
 from . import config as C
-from .data import AudioSet
+from .arms import build_arm
+from .data.audioset import AudioSet
+from .data.splits import make_splits
 from .io import atomic_write_json
-from .splits import make_splits
-from .train import train_run
+from .training.trainer import Recipe, train_run
 
 
 def generated_set(clips: int, seconds: float, sample_rate: int, classes: int,
@@ -77,16 +78,18 @@ def main(argv=None) -> int:
     report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "torch": torch.__version__, "clips": a.clips, "seconds": a.seconds,
               "sample_rate": a.sample_rate, "epochs": a.epochs, "backbone": a.backbone,
-              "crop_seconds": a.crop_seconds, "augmentations": cfg.augmentations,
+              "crop_seconds": a.crop_seconds, "augmentations": cfg.ablation.augmentations,
               "data_s": round(time.perf_counter() - t0, 2),
               "split_sizes": {k: int(v.shape[0]) for k, v in splits.items()}, "arms": {}}
-    for arm, augs in (("baseline", []), ("all", list(cfg.augmentations))):
-        r = train_run(cfg, arm, augs, 0, None, data, splits)
-        report["arms"][arm] = {"time_s": round(r.time_s, 2),
-                               "train_clips_per_s": round(r.train_clips_per_s, 1),
-                               "epoch_train_clips_per_s": [round(h.clips_per_s, 1)
-                                                           for h in r.history],
-                               "status": getattr(r, "status", "ok")}
+    recipe = Recipe.of(cfg)
+    for name in ("baseline", "all"):
+        arm = build_arm(name, cfg.frontend, cfg.ablation, len(data.classes))
+        r = train_run(arm, recipe, 0, None, data, splits)
+        report["arms"][name] = {"time_s": round(r.time_s, 2),
+                                "train_clips_per_s": round(r.train_clips_per_s, 1),
+                                "epoch_train_clips_per_s": [round(h.clips_per_s, 1)
+                                                            for h in r.history],
+                                "status": r.status}
     if device.type == "cuda":
         report["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     report["total_s"] = round(time.perf_counter() - t0, 2)

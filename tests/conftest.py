@@ -17,6 +17,16 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA device"))]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _runner_cache_in_a_temporary_folder(tmp_path_factory):
+    """The runner's cache (decoded audio, the synthetic set) defaults to
+    ``$XDG_CACHE_HOME/augkit``: point it at a temporary folder, never the user's home."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(params=DEVICES)
 def device(request) -> torch.device:
     return torch.device(request.param)

@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from experiments import data as data_mod
 from experiments.data import (
     GTZAN_GENRES,
     AudioSet,
+    decode,
     float_waveforms,
     load_dataset,
     scan_dataset,
@@ -268,7 +268,7 @@ def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
     assert len(list(cache.glob("*.pt"))) == 1 and not list(cache.glob("*.tmp"))
 
     calls = []
-    real = data_mod._decode
+    real = decode._decode
 
     def counting(path, *args):
         calls.append(path)
@@ -277,7 +277,7 @@ def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
     def boom(*args):
         raise AssertionError("decoded although cached")
 
-    monkeypatch.setattr(data_mod, "_decode", boom)
+    monkeypatch.setattr(decode, "_decode", boom)
     again = _load(out, cache)
     assert again.skipped == [] and again.ids == first.ids
     assert _same_tensors(again, first)
@@ -286,7 +286,7 @@ def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
     target = out / "rock" / "rock.00000.wav"
     sf.write(target, np.zeros(123), SR, subtype="PCM_16")
     os.utime(target, ns=(1_000_000_000, 1_000_000_000))
-    monkeypatch.setattr(data_mod, "_decode", counting)
+    monkeypatch.setattr(decode, "_decode", counting)
     changed = _load(out, cache)
     assert len(calls) == 10
     assert changed.lengths[changed.ids.index("rock/rock.00000.wav")] == 123

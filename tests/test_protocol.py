@@ -12,24 +12,25 @@ from test_ablate import tiny_args
 import augkit as ak
 from experiments import ablate
 from experiments import config as C
-from experiments import train as T
 from experiments.arms import (
-    NORMALIZE_MODES,
     arm_augmentations,
     arm_normalize,
+    build_arm,
     cancelled_arms,
-    chain_for,
-    context_for,
     expand_arms,
     unnormalized_features,
 )
-from experiments.data import AudioSet
+from experiments.config import NORMALIZE_MODES
+from experiments.data.audioset import AudioSet
+from experiments.training import optim as O
+from experiments.training import trainer as T
+from experiments.training.trainer import Recipe
 
 # ---------------------------------------------------------------------------
 # The converge protocol's schedule and stopping rule
 
 
-def drive(conv: T.Convergence, accs: list[float]) -> int:
+def drive(conv: O.Convergence, accs: list[float]) -> int:
     """Feed validation accuracies until the protocol stops; the epochs trained."""
     epoch = 0
     for acc in accs:
@@ -40,13 +41,13 @@ def drive(conv: T.Convergence, accs: list[float]) -> int:
 
 
 def test_patience_starts_the_decay_and_the_run_ends_fully_decayed():
-    conv = T.Convergence(steps_per_epoch=10, warmup_epochs=1, max_epochs=60, patience=3,
+    conv = O.Convergence(steps_per_epoch=10, warmup_epochs=1, max_epochs=60, patience=3,
                          n_val=20)
     accs = [0.3, 0.5, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7] + [0.7] * 20
     epochs = drive(conv, accs)
     # the 3-epoch mean last rose by >= 1/20 at epoch 5 (0.667); 3 epochs without: epoch 8
     assert conv.reason == "patience" and conv.decay_from == 8
-    assert epochs == 8 + T.decay_epochs(8) == 11
+    assert epochs == 8 + O.decay_epochs(8) == 11
     assert conv.factor(0) == pytest.approx(0.1) and conv.factor(9) == 1.0  # warmup
     assert conv.factor(79) == 1.0  # the last step before the decay
     assert conv.factor(80) == pytest.approx(1 - 1 / 30)
@@ -54,23 +55,23 @@ def test_patience_starts_the_decay_and_the_run_ends_fully_decayed():
 
 
 def test_a_rise_smaller_than_one_validation_clip_does_not_count():
-    conv = T.Convergence(10, 0, 60, patience=2, n_val=10)  # one clip = 0.1
+    conv = O.Convergence(10, 0, 60, patience=2, n_val=10)  # one clip = 0.1
     drive(conv, [0.5, 0.5, 0.5, 0.55, 0.6, 0.62, 0.62, 0.62] + [0.6] * 20)
     assert conv.reason == "patience" and conv.decay_from == 5
 
 
 def test_the_cap_ends_a_run_still_improving_and_says_so():
-    conv = T.Convergence(10, 1, max_epochs=20, patience=3, n_val=100)
+    conv = O.Convergence(10, 1, max_epochs=20, patience=3, n_val=100)
     epochs = drive(conv, [0.1 + 0.04 * e for e in range(40)])  # always rising
     assert conv.reason == "cap"
-    assert epochs <= 20 and epochs == conv.decay_from + T.decay_epochs(conv.decay_from)
-    assert conv.decay_from == T.last_start(20) == 16  # 16 + max(3, ceil(3.2)) = 20
+    assert epochs <= 20 and epochs == conv.decay_from + O.decay_epochs(conv.decay_from)
+    assert conv.decay_from == O.last_start(20) == 16  # 16 + max(3, ceil(3.2)) = 20
 
 
 @pytest.mark.parametrize("cap", [5, 7, 12, 30, 61, 100])
 def test_the_cap_bounds_every_run(cap):
-    start = T.last_start(cap)
-    assert start + T.decay_epochs(start) <= cap < start + 1 + T.decay_epochs(start + 1)
+    start = O.last_start(cap)
+    assert start + O.decay_epochs(start) <= cap < start + 1 + O.decay_epochs(start + 1)
 
 
 # ---------------------------------------------------------------------------
@@ -100,15 +101,18 @@ def tiny_cfg(**over) -> C.Config:
         "batch_size": 4, "eval_batch_size": 8, "swanlab_mode": "disabled", **over})
 
 
+def chain_for(cfg: C.Config, arm: str) -> ak.Compose:
+    return build_arm(arm, cfg.frontend, cfg.ablation, 2).chain
+
+
 def test_frequency_statistics_are_fitted_on_the_training_split_only():
     ds, splits = tiny_set()
     cfg = tiny_cfg(normalize="freq")
-    ctx = context_for(cfg, ds.sample_rate, 2)
-    chain = chain_for(cfg, "baseline", ctx)
+    chain = chain_for(cfg, "baseline")
     stats = T.fit_normalizer(chain, ds, splits["train"], 4000, 8)
     # the reference: the same features of the training clips alone, by hand
     rows, pos = T.eval_positions(ds.lengths[splits["train"]], 4000)
-    ref = ak.FrequencyStandardize(cfg.n_mels)
+    ref = ak.FrequencyStandardize(cfg.frontend.n_mels)
     feats = unnormalized_features(chain, ds.crop(splits["train"][rows], 4000, pos))
     ref.fit(feats)
     torch.testing.assert_close(torch.tensor(stats["mean"]), ref.mean.float().cpu(),
@@ -116,7 +120,7 @@ def test_frequency_statistics_are_fitted_on_the_training_split_only():
     torch.testing.assert_close(torch.tensor(stats["std"]), ref.std.float().cpu(),
                                rtol=1e-4, atol=1e-4)
     # what validation/test would have done to them: the louder, tonal clips move the means
-    both = ak.FrequencyStandardize(cfg.n_mels).fit(unnormalized_features(
+    both = ak.FrequencyStandardize(cfg.frontend.n_mels).fit(unnormalized_features(
         chain, ds.crop(torch.arange(len(ds)), 4000, torch.full((len(ds),), 0.5))))
     assert (both.mean - ref.mean).abs().max() > 0.5
     assert stats["frames"] == int(ref.count)
@@ -133,14 +137,15 @@ def test_a_run_reads_test_once_at_the_selected_epoch_and_records_its_protocol(mo
         return real(model, chain, data, idx, *a, **k)
 
     monkeypatch.setattr(T, "evaluate", counting)
-    r = T.train_run(cfg, "baseline", [], 0, None, ds, splits)
+    r = T.train_run(build_arm("baseline", cfg.frontend, cfg.ablation, 2), Recipe.of(cfg), 0,
+                    None, ds, splits)
     test_first = int(splits["test"][0])
     assert calls.count(test_first) == 1 and calls[-1] == test_first  # once, after training
     assert r.final_test_acc is None and r.test is not None
     assert r.protocol == "converge" and r.normalize == "freq" and r.stop in ("patience", "cap")
-    assert len(r.history) <= 6 and r.history[-1].lr < 0.25 * cfg.lr
-    assert len(r.extra["norm_stats"]["mean"]) == cfg.n_mels
-    assert r.extra["decay_from"] == len(r.history) - T.decay_epochs(r.extra["decay_from"])
+    assert len(r.history) <= 6 and r.history[-1].lr < 0.25 * cfg.optim.lr
+    assert len(r.extra["norm_stats"]["mean"]) == cfg.frontend.n_mels
+    assert r.extra["decay_from"] == len(r.history) - O.decay_epochs(r.extra["decay_from"])
 
 
 def test_a_norm_arm_trains_with_its_own_normalisation():
@@ -151,45 +156,49 @@ def test_a_norm_arm_trains_with_its_own_normalisation():
     with pytest.raises(ValueError, match="normalisation 'loud' is not one of"):
         expand_arms(["norm:loud"], ["gain"])
     cfg = tiny_cfg(normalize="max")
-    ctx = context_for(cfg, 8000, 2)
-    assert isinstance(chain_for(cfg, "baseline", ctx)["normalize"], ak.MaxNormalize)
-    lufs = chain_for(cfg, "norm:lufs", ctx)
+    assert isinstance(chain_for(cfg, "baseline")["normalize"], ak.MaxNormalize)
+    lufs = chain_for(cfg, "norm:lufs")
     assert lufs.names[0] == "normalize" and isinstance(lufs["normalize"], ak.LoudnessNormalize)
-    assert "normalize" not in chain_for(cfg, "norm:none", ctx).names
-    chain = chain_for(cfg, "gain", ctx)
+    assert "normalize" not in chain_for(cfg, "norm:none").names
+    chain = chain_for(cfg, "gain")
     assert chain.names.index("normalize") == chain.names.index("scale") + 1
 
 
 def test_the_normalisers_run_in_evaluation_too():
     cfg = tiny_cfg(normalize="max")
-    chain = chain_for(cfg, "baseline", context_for(cfg, 8000, 2)).eval()
+    chain = chain_for(cfg, "baseline").eval()
     x = chain(0.1 * torch.randn(3, 1, 4000))
     assert torch.allclose(x.amax(dim=(1, 2, 3)), torch.zeros(3), atol=1e-6)
 
 
 def test_cancelled_arms_are_measured():
-    cfg = tiny_cfg(normalize="max")
-    arms = ["baseline", "gain", "colored_noise", "time_mask", "norm:none"]
-    assert cancelled_arms(cfg, arms) == ["gain"]
-    assert cancelled_arms(tiny_cfg(normalize="standardize"), arms) == ["gain"]
-    assert cancelled_arms(tiny_cfg(normalize="none"), arms) == []
+    def cancelled(normalize: str) -> list[str]:
+        cfg = tiny_cfg(normalize=normalize)
+        arms = [build_arm(a, cfg.frontend, cfg.ablation, 2)
+                for a in ("baseline", "gain", "colored_noise", "time_mask", "norm:none")]
+        return cancelled_arms(arms, cfg.frontend, cfg.ablation, cfg.data.crop_seconds)
+
+    assert cancelled("max") == ["gain"]
+    assert cancelled("standardize") == ["gain"]
+    assert cancelled("none") == []
     # LUFS goes first in the chain, so a gain after it is not undone
-    assert cancelled_arms(tiny_cfg(normalize="lufs"), arms) == []
+    assert cancelled("lufs") == []
 
 
 # ---------------------------------------------------------------------------
 # The command line and the config
 
 
-def test_epochs_means_a_fixed_budget_and_max_epochs_a_cap():
-    ov = ablate.overrides_from(ablate.parse_args(["--epochs", "5"]))
+def test_epochs_means_a_fixed_budget_and_max_epochs_a_cap(capsys):
+    _, ov = ablate.parse_args(["--epochs", "5"])
     assert ov["protocol"] == "fixed"
-    ov = ablate.overrides_from(ablate.parse_args(["--max-epochs", "30", "--patience", "4"]))
+    _, ov = ablate.parse_args(["--max-epochs", "30", "--patience", "4"])
     assert ov["protocol"] == "converge" and ov["patience"] == 4
-    with pytest.raises(ValueError, match="do not combine"):
-        ablate.overrides_from(ablate.parse_args(["--epochs", "5", "--max-epochs", "30"]))
-    assert C.resolve("quick").protocol == "converge"
-    assert C.resolve("tutorial").protocol == "fixed"
+    with pytest.raises(SystemExit):
+        ablate.parse_args(["--epochs", "5", "--max-epochs", "30"])
+    assert "do not combine" in capsys.readouterr().err
+    assert C.resolve("quick").optim.protocol == "converge"
+    assert C.resolve("tutorial").optim.protocol == "fixed"
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -206,14 +215,13 @@ def test_bad_protocol_settings_are_one_line_errors(bad, match):
 
 
 def test_identity_leaves_out_what_the_protocol_does_not_use():
-    conv = C.identity(tiny_cfg())
+    conv = C.identity(tiny_cfg())["optim"]
     assert "epochs" not in conv and "schedule" not in conv and conv["max_epochs"] == 36
-    assert C.identity(tiny_cfg(epochs=99)) == conv  # --epochs is unused under converge
-    fixed = C.identity(tiny_cfg(protocol="fixed"))
-    assert "max_epochs" not in fixed and "protocol" not in fixed and "epochs" in fixed
-    assert C.identity(tiny_cfg(normalize="max"))["normalize"] == "max"
-    # the default, as in folders written before it existed
-    assert "normalize" not in C.identity(tiny_cfg(normalize="none"))
+    assert C.identity(tiny_cfg(epochs=99))["optim"] == conv  # --epochs is unused: converge
+    fixed = C.identity(tiny_cfg(protocol="fixed"))["optim"]
+    assert "max_epochs" not in fixed and "patience" not in fixed and "epochs" in fixed
+    assert fixed["protocol"] == "fixed"
+    assert C.identity(tiny_cfg(normalize="max"))["frontend"]["normalize"] == "max"
 
 
 def test_end_to_end_converge_with_normalisation_arms(tmp_path):

@@ -8,15 +8,17 @@ import math
 import pandas as pd
 import pytest
 
-from experiments import report
-from experiments.report import (
+from experiments.reporting import plots
+from experiments.reporting import summary as report
+from experiments.reporting.summary import (
+    primary_metric,
     results_frame,
     summary_frame,
     summary_markdown,
     train_loss_drop,
     write_report,
 )
-from experiments.results import EpochLog, Metrics, RunResult
+from experiments.training.results import EpochLog, Metrics, RunResult
 
 FALLING = [2.0 * 0.85 ** e for e in range(10)]  # last 3 average 39% below the 3 before
 FLAT = [1.0, 0.9, 0.8, 0.75, 0.7, 0.7, 0.71, 0.69, 0.7, 0.7]  # levelled off
@@ -113,6 +115,17 @@ def test_underfit_with_a_levelled_off_loss_says_more_epochs_may_not_help():
     assert "- all: training accuracy 50% vs baseline 90%, and its training loss had " \
            "levelled off" in text
     assert "| underfit |" in text
+
+
+def test_under_six_epochs_an_underfit_arm_is_not_told_its_loss_levelled_off():
+    """The loss trend is not judged under 6 epochs: the hint must not claim it levelled."""
+    short = [1.0, 0.9]
+    rs = [run("baseline", s, train_acc=0.9, losses=short) for s in range(2)]
+    rs += [run("all", s, train_acc=0.5, losses=short) for s in range(2)]
+    text = md(rs)
+    assert "*still improving* is not judged" in text and "| underfit |" in text
+    assert "levelled off" not in text
+    assert "- all: training accuracy 50% vs baseline 90%" in text and "not judged)" in text
 
 
 def test_a_fitted_run_is_not_still_improving():
@@ -219,19 +232,12 @@ def test_failed_runs_in_the_verdict():
 # The curves plot and results.csv
 
 
-def test_plot_curves_has_a_training_accuracy_panel(tmp_path, monkeypatch):
-    figs = []
-    real = report.atomic_savefig
-
-    def keep(fig, path, **kw):
-        figs.append(fig)
-        return real(fig, path, **kw)
-
-    monkeypatch.setattr(report, "atomic_savefig", keep)
+def test_plot_curves_has_a_training_accuracy_panel(tmp_path):
     rs = [run("baseline", s, train_acc=0.9) for s in range(2)] + [run("all", 0, train_acc=0.5)]
-    report.plot_curves(rs, ["baseline", "all"], tmp_path / "curves.png")
+    fig = plots.curves_figure(rs, ["baseline", "all"])
+    axes = fig.axes
+    plots.save(fig, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    axes = figs[0].axes
     assert len(axes) == 3
     titles = [ax.get_title() for ax in axes]
     assert "Training accuracy" in titles
@@ -339,3 +345,17 @@ def test_results_csv_has_normalisation_epochs_and_stop_and_no_last_epoch_test(tm
     assert "final_test_acc" not in header
     assert list(df.converged) == [True, True, False, False]
     assert set(df.normalize) == {"max"} and set(df.epochs) == {10}
+
+
+@pytest.mark.parametrize("seeds, label", [(1, "no interval: one seed"),
+                                          (3, "95% CI paired over seeds")])
+def test_deltas_plot_labels_its_bars_by_what_they_are(seeds, label):
+    """One seed gives no interval: the bars must not be labelled "95% CI"."""
+    rs = [run("baseline", s, test=0.5 + 0.01 * s) for s in range(seeds)]
+    rs += [run("gain", s, test=0.6 + 0.03 * s) for s in range(seeds)]
+    df = frame(rs)
+    fig = plots.deltas_figure(summary_frame(df).dropna(subset=["diff"]), primary_metric(df))
+    xlabel = fig.axes[0].get_xlabel()
+    plots.close(fig)
+    assert label in xlabel and ("95% CI" in xlabel) == (seeds > 1)
+

@@ -17,8 +17,10 @@ import torch
 
 from experiments import ablate
 from experiments import config as C
-from experiments.data import AudioSet
-from experiments.train import evaluate, make_trainer
+from experiments.arms import build_arm
+from experiments.data.audioset import AudioSet
+from experiments.scale.ray_grid import HOLD_ENV
+from experiments.training.trainer import Recipe, evaluate, make_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"n_per_class": 5, "seconds": 2.0, "sample_rate": 8000, "seed": 0}
@@ -85,8 +87,6 @@ def test_a_killed_worker_pair_is_retried_and_lands_exactly_once(tmp_path):
     again, and every (arm, seed) has exactly one result (and one SwanLab run, logged by
     the driver), equal to an unkilled run's."""
     pytest.importorskip("ray")
-    from experiments.distributed import HOLD_ENV
-
     marker = tmp_path / "held"
     out = tmp_path / "out"
     args = tiny_args(out, tmp_path / "cache", "--arms", "baseline,gain", "--seeds", "0,1",
@@ -161,7 +161,8 @@ def _first_step(cfg: C.Config) -> dict:
     """One step on the global batch with augmentation off, centre crops, BatchNorm in eval
     mode; then the multi-crop evaluation. Gradients, weights and metrics."""
     data = _tiny_set()
-    trainer = make_trainer(cfg, [], 0, data, torch.arange(9))
+    baseline = build_arm("baseline", cfg.frontend, cfg.ablation, len(data.classes))
+    trainer = make_trainer(baseline.chain, Recipe.of(cfg), 0, data, torch.arange(9))
     trainer.fixed_position = 0.5
     trainer.model.eval()
     _, x, target = trainer.batch(0, torch.arange(9))

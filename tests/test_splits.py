@@ -1,4 +1,4 @@
-"""Split kinds (experiments.splits): fault-filtered, tutorial, kfold, manifest."""
+"""Split kinds (experiments.data.splits): fault-filtered, tutorial, kfold, manifest."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from experiments.data import GTZAN_GENRES, AudioSet, load_dataset
-from experiments.splits import FAULT_FILTERED_DIR, SPLIT_KINDS, make_splits, resolve_kind
+from experiments.data.splits import FAULT_FILTERED_DIR, SPLIT_KINDS, make_splits, resolve_kind
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan_fault_filtered"
 SHA256 = {  # from SOURCE.md

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from experiments import synthetic
-from experiments.data import GTZAN_GENRES
-from experiments.synthetic import GENRES, generate_synthetic_gtzan, render_clip
+from experiments.data import GTZAN_GENRES, synthetic
+from experiments.data.synthetic import GENRES, generate_synthetic_gtzan, render_clip
 
 SMALL = dict(n_per_class=2, seconds=0.5, sample_rate=8000, seed=3, progress=False)
 

@@ -13,9 +13,10 @@ import torch
 
 import augkit as ak
 from experiments import config as C
-from experiments.arms import Context, build_chain
-from experiments.data import AudioSet
-from experiments.train import build_model, build_optimizer, lr_lambda, make_trainer
+from experiments.arms import build_arm
+from experiments.data.audioset import AudioSet
+from experiments.training.optim import build_optimizer, lr_lambda
+from experiments.training.trainer import Recipe, build_model, make_trainer
 
 GTZAN_CLASSES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
                  "reggae", "rock"]
@@ -27,10 +28,7 @@ ADVANCED_LR = ([1e-5, 2.8e-5, 4.6e-5, 6.4e-5, 8.2e-5] + [1e-4] * 10 + [1e-5] * 1
 
 
 def chain_of(cfg: C.Config, num_classes: int = 10) -> ak.Compose:
-    ctx = Context(cfg.sample_rate, num_classes, cfg.scale)
-    return build_chain(cfg.augmentations, cfg.augment, ctx, n_fft=cfg.n_fft,
-                       hop_length=cfg.hop_length, n_mels=cfg.n_mels, f_min=cfg.f_min,
-                       f_max=cfg.f_max, top_db=cfg.top_db)
+    return build_arm("all", cfg.frontend, cfg.ablation, num_classes).chain
 
 
 def torch_sequential_lr(lr: float, epochs: int, warmup: int, start_factor: float,
@@ -56,10 +54,10 @@ def torch_sequential_lr(lr: float, epochs: int, warmup: int, start_factor: float
 
 def per_step_lr(cfg: C.Config, steps_per_epoch: int) -> list[list[float]]:
     """The lr of every optimizer step of every epoch, from the runner's own optimizer."""
-    _, sched = build_optimizer(cfg, torch.nn.Linear(1, 1), steps_per_epoch)
+    _, sched = build_optimizer(cfg.optim, torch.nn.Linear(1, 1), steps_per_epoch)
     opt = sched.optimizer
     out = []
-    for _ in range(cfg.epochs):
+    for _ in range(cfg.optim.epochs):
         epoch = []
         for _ in range(steps_per_epoch):
             epoch.append(opt.param_groups[0]["lr"])
@@ -71,20 +69,21 @@ def per_step_lr(cfg: C.Config, steps_per_epoch: int) -> list[list[float]]:
 
 def test_tutorial_advanced_resolves_to_the_recipe():
     cfg = C.resolve("tutorial-advanced")
-    assert (cfg.backbone, cfg.tutorial_input, cfg.input_size, cfg.pretrained) == (
+    model, optim = cfg.model, cfg.optim
+    assert (model.backbone, model.tutorial_input, model.input_size, model.pretrained) == (
         "resnext101_32x8d", True, 512, False)
-    assert (cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.epochs) == (
+    assert (optim.optimizer, optim.lr, optim.weight_decay, optim.batch_size, optim.epochs) == (
         "adam", 1e-4, 0.0, 16, 30)
-    assert (cfg.schedule, cfg.warmup_epochs, cfg.warmup_start_factor, cfg.step_size,
-            cfg.gamma) == ("step", 5.0, 0.1, 10, 0.1)
-    assert cfg.arms == ["baseline", "all"] and cfg.seeds == [0, 1, 2]
+    assert (optim.schedule, optim.warmup_epochs, optim.warmup_start_factor, optim.step_size,
+            optim.gamma) == ("step", 5.0, 0.1, 10, 0.1)
+    assert cfg.runtime.arms == ["baseline", "all"] and cfg.runtime.seeds == [0, 1, 2]
     # Everything else is the tutorial preset's: frontend, split, augmentations.
     base = C.resolve("tutorial")
-    for name in ("split", "sample_rate", "crop_seconds", "n_fft", "hop_length", "n_mels",
-                 "scale", "augmentations", "augment"):
-        assert getattr(cfg, name) == getattr(base, name), name
-    assert cfg.augment["time_mask"]["max_width"] == cfg.augment["freq_mask"]["max_width"] == 20
-    assert cfg.augment["noise"]["std"] == 0.01 and cfg.augment["gain"]["factor"] == [0.8, 1.2]
+    for group in ("data", "frontend", "ablation"):
+        assert getattr(cfg, group) == getattr(base, group), group
+    augment = cfg.ablation.augment
+    assert augment["time_mask"]["max_width"] == augment["freq_mask"]["max_width"] == 20
+    assert augment["noise"]["std"] == 0.01 and augment["gain"]["factor"] == [0.8, 1.2]
     chain = chain_of(cfg)
     assert chain.names == ["mel", "time_mask", "freq_mask", "noise", "gain", "scale"]
     assert chain["noise"].std == (0.01, 0.01) and chain["gain"].factor == (0.8, 1.2)
@@ -98,7 +97,7 @@ def test_tutorial_advanced_full_size_input_without_the_model_forward():
     wave = 0.1 * torch.randn(2, 1, 30 * 22050, generator=torch.Generator().manual_seed(0))
     x, soft = chain(wave, target=torch.tensor([0, 9]), generator=torch.Generator().manual_seed(1))
     assert x.shape == (2, 1, 128, 30 * 22050 // 640 + 1) and soft.shape == (2, 10)
-    model = build_model(cfg, 10, torch.device("cpu"))  # random init: < 1 s on 2 cores
+    model = build_model(cfg.model, 10, torch.device("cpu"))  # random init: < 1 s on 2 cores
     assert list(dict(model.named_children())) == ["adapter", "model"]
     assert model.adapter.size == (512, 512) and model.adapter.out_chans == 3
     pixels = model.adapter(x)
@@ -110,7 +109,7 @@ def test_tutorial_advanced_full_size_input_without_the_model_forward():
     assert net.fc.out_features == 10
     assert sum(p.numel() for p in model.parameters()) == 86_762_826  # 88.8M at 1000 classes
     # The tutorial preset keeps its 224.
-    assert C.resolve("tutorial").input_size == 224
+    assert C.resolve("tutorial").model.input_size == 224
 
 
 def test_tutorial_advanced_lr_per_epoch():
@@ -136,21 +135,20 @@ def test_step_schedule_equals_torch_sequential_lr(epochs, warmup, start, step_si
 
 
 def test_existing_presets_are_unchanged():
-    """The new fields keep their defaults there, and stay out of the resume identity."""
+    """The step schedule's fields keep their defaults there."""
     for preset in ("quick", "tutorial", "augkit"):
         cfg = C.resolve(preset)
-        assert (cfg.input_size, cfg.warmup_start_factor, cfg.step_size, cfg.gamma) == (
-            224, 0.1, 10, 0.1)
-        assert not {"input_size", "warmup_start_factor", "step_size", "gamma"} & set(
-            C.identity(cfg)), preset
-    advanced = C.identity(C.resolve("tutorial-advanced"))
-    assert advanced["input_size"] == 512 and advanced["schedule"] == "step"
-    changed = C.identity(C.resolve("tutorial-advanced", overrides={"gamma": 0.5}))
-    assert changed["gamma"] == 0.5  # a changed decay is refused on resume
-    cfg = C.resolve("quick")  # cosine: warmup (step + 1) / warm, then cosine, per step
-    f = lr_lambda(cfg.schedule, cfg.epochs, cfg.warmup_epochs, 10)
+        assert (cfg.model.input_size, cfg.optim.warmup_start_factor, cfg.optim.step_size,
+                cfg.optim.gamma) == (224, 0.1, 10, 0.1)
+    advanced = C.resolve("tutorial-advanced")
+    identity = C.identity(advanced)
+    assert identity["model"]["input_size"] == 512 and identity["optim"]["schedule"] == "step"
+    changed = C.resolve("tutorial-advanced", overrides={"gamma": 0.5})
+    assert C.identity_diff(advanced, changed) == ["gamma"]  # a changed decay is refused
+    optim = C.resolve("quick").optim  # cosine: warmup (step + 1) / warm, then cosine, per step
+    f = lr_lambda(optim.schedule, optim.epochs, optim.warmup_epochs, 10)
     assert [f(0), f(9), f(10)] == [0.1, 1.0, 1.0]
-    assert f(10 * cfg.epochs) == pytest.approx(0.0, abs=1e-12)
+    assert f(10 * optim.epochs) == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -191,8 +189,8 @@ def test_one_training_step_at_batch_2(preset, input_size):
     torch.set_num_threads(min(2, torch.get_num_threads()))
     cfg = C.resolve(preset, overrides={"crop_seconds": 1.0, "batch_size": 2,
                                        "input_size": input_size})
-    data = tiny_set(1.0, cfg.sample_rate)
-    trainer = make_trainer(cfg, cfg.augmentations, 0, data, torch.arange(4))
+    data = tiny_set(1.0, cfg.frontend.sample_rate)
+    trainer = make_trainer(chain_of(cfg), Recipe.of(cfg), 0, data, torch.arange(4))
     assert trainer.model.adapter.size == (input_size, input_size)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     _, x, target = trainer.batch(0, torch.arange(4))

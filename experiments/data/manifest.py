@@ -4,7 +4,7 @@ Splitting by speaker (or artist, or recording session) is the honest way to
 evaluate: no group is in two splits. The group is read from each file name
 with a regular expression.
 
-    python -m experiments.manifest ../shared/data/fsdd fsdd.csv \\
+    python -m experiments.data.manifest ../shared/data/fsdd fsdd.csv \\
         --group '^\\d+_(?P<group>[a-z]+)_' --val theo --test yweweler
     python -m experiments.ablate --data fsdd.csv --split manifest ...
 """
@@ -19,8 +19,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .data import scan_dataset
-from .io import atomic_write_text
+from ..io import atomic_write_text
+from .scan import scan_dataset
 
 
 def build_rows(folder: Path, pattern: str, val: set[str], test: set[str]) -> list[dict]:
@@ -49,7 +49,7 @@ def build_rows(folder: Path, pattern: str, val: set[str], test: set[str]) -> lis
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.manifest", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments.data.manifest", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="a folder-per-class dataset")
     p.add_argument("out", help="the CSV to write")

@@ -1,4 +1,4 @@
-"""results.csv, summary.md and plots from the finished (arm, seed) runs.
+"""results.csv, summary.md and the plots from the finished (arm, seed) runs.
 
 Differences from baseline are paired: for each seed (and fold) the arm's
 score minus the baseline's, with a 95% t-interval over those differences.
@@ -40,17 +40,14 @@ import io
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from .io import atomic_savefig, atomic_write_text  # noqa: E402
-from .results import EpochLog, RunResult  # noqa: E402
+from ..config import NORMALIZE_MODES
+from ..io import atomic_write_text
+from ..training.results import EpochLog, RunResult
+from .plots import confusion_figure, curves_figure, deltas_figure, save
 
 #: A run's training loss is "still falling" when the mean over its last ``k`` epochs is
 #: more than this fraction below the mean over the ``k`` epochs before.
@@ -299,16 +296,91 @@ def flag_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
         k = trend_window(int(ok.epochs[ok.arm == r.arm].max()))
         fell = (f"its training loss was still falling (the last {k} epochs averaged "
                 f"{r.train_loss_drop:.0%} below the {k} before)")
-        if r.underfit:
-            head = (f"{r.arm}: training accuracy {r.final_train_acc:.0%} vs baseline "
-                    f"{base:.0%}")
-            hints.append(f"- {head}, and {fell}: it may need more epochs." if r.still_improving
-                         else f"- {head}, and its training loss had levelled off: more epochs "
-                              "alone may not close the gap (the augmentation may be too strong "
-                              "for this model).")
-        else:
+        head = f"{r.arm}: training accuracy {r.final_train_acc:.0%} vs baseline {base:.0%}"
+        if not r.underfit:
             hints.append(f"- {r.arm}: {fell}: it may need more epochs.")
+        elif r.still_improving:
+            hints.append(f"- {head}, and {fell}: it may need more epochs.")
+        elif math.isnan(r.train_loss_drop):  # not judged: too few epochs, or converge
+            hints.append(f"- {head}: more epochs, or a milder augmentation for this model, may "
+                         "close the gap (whether its training loss still fell is not judged).")
+        else:
+            hints.append(f"- {head}, and its training loss had levelled off: more epochs alone "
+                         "may not close the gap (the augmentation may be too strong for this "
+                         "model).")
     return lines + ([""] + hints if hints else [])
+
+
+def _verdict_list(df: pd.DataFrame, others: pd.DataFrame, folds: bool) -> list[str]:
+    """One bullet per verdict: helps, hurts, indistinguishable, and the arms without one."""
+
+    def named(v):
+        g = others[others.verdict == v]
+        return g, ", ".join(f"{r.arm} {_interval(r)}" for _, r in g.iterrows()) or "none"
+
+    lines = [f"- **helps** (interval above zero): {named('helps')[1]}",
+             f"- **hurts** (interval below zero): {named('hurts')[1]}"]
+    g, text = named("indistinguishable")
+    at = f" at {_n_words(g.n_pairs, folds)}" if len(g) else ""
+    lines.append(f"- **indistinguishable from the baseline{at}** (interval contains zero): "
+                 f"{text}")
+    g, text = named("no interval")
+    if len(g):
+        lines.append(f"- **no interval** (one seed paired with the baseline): {text}")
+    g = others[others.verdict == "not converged"]
+    if len(g):
+        whose = "a baseline run" if _capped(df[df.arm == "baseline"]) else "some of their runs"
+        lines.append(f"- **not converged** (no verdict: {whose} ended at the epoch cap, still "
+                     f"improving on validation; raise `--max-epochs`): {', '.join(g.arm)}")
+    for v, why in (("failed", "every run failed"),
+                   ("no pairs", "no seed in common with an ok baseline run")):
+        g = others[others.verdict == v]
+        if len(g):
+            lines.append(f"- **no verdict**, {why}: {', '.join(g.arm)}")
+    return lines
+
+
+def _norm_lines(others: pd.DataFrame) -> list[str]:
+    """A warning when a ``norm:<mode>`` arm beats the baseline's normalisation."""
+    norms = others[others.arm.str.startswith("norm:") & (others.verdict_val == "helps")] \
+        if len(others) else others
+    if not len(norms):
+        return []
+    named = ", ".join(f"{r.arm} {_interval(r, '_val')}" for _, r in norms.iterrows())
+    best = norms.sort_values("diff_val").iloc[-1].arm[len("norm:"):]
+    return ["", f"**Normalisation beats the baseline on validation**: {named} points (paired "
+            "95% interval above zero). The baseline's normalisation is not the strongest here, "
+            "so the gains of augmentation arms may be normalisation, not augmentation: run the "
+            f"ablation again with `--normalize {best}`."]
+
+
+#: The end of the best arm's sentence, by its verdict (``{split}``, ``{ci}``, ``{n}``,
+#: ``{diff}`` filled in).
+_BEST_TAILS = {
+    "not converged": "; it has no verdict: it or the baseline did not converge.",
+    "reference": "; no arm beats the baseline on validation.",
+    "no baseline": "; there is no baseline to compare it with.",
+    "helps": "; on {split} it beats the baseline beyond its interval: {ci} points.",
+    "hurts": "; on {split} it is below the baseline beyond its interval ({ci} points): its "
+             "lead on validation does not carry over.",
+    "indistinguishable": "; on {split} it does not beat the baseline beyond its interval "
+                         "({ci} points, {n}).",
+    "no interval": "; on {split} it is {diff:+.1f} points vs the baseline on one seed, with "
+                   "no interval.",
+}
+
+
+def _best_line(s: pd.DataFrame, split: str, folds: bool) -> str:
+    """The arm with the best mean validation accuracy, and whether it beats the baseline."""
+    best = s.dropna(subset=["val_acc"]).sort_values("val_acc", ascending=False).iloc[0]
+    head = f"Best arm on validation: **{best.arm}** ({best.val_acc * 100:.1f}% val acc"
+    if best.arm != "baseline" and "diff_val" in best and not math.isnan(best.diff_val):
+        head += f", {_interval(best, '_val')} points over the baseline on validation"
+    tail = _BEST_TAILS.get(best.verdict, "; it shares no seed with an ok baseline run.")
+    judged = "diff" in best and not math.isnan(best["diff"])
+    return head + ")" + tail.format(
+        split=split, ci=_interval(best) if judged else "", diff=best.get("diff", math.nan) * 100,
+        n=_n_words([best.n_pairs], folds) if judged else "")
 
 
 def verdict_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
@@ -320,106 +392,41 @@ def verdict_lines(df: pd.DataFrame, s: pd.DataFrame) -> list[str]:
     what = ("test accuracy" if metric == "test_acc" else
             "validation accuracy (there is no test split, so the verdict uses validation, "
             "the data that also selected each run's epoch: read it as optimistic)")
-    ok_arms = set(df.arm[df.status == "ok"])
-    has_base = "baseline" in ok_arms
-    lines = []
     others = s[s.arm != "baseline"] if len(s) else s
-    if not has_base:
+    one_seed = len(others) and (others.verdict.isin(["no interval", "failed", "no pairs"])).all() \
+        and (others.verdict == "no interval").any()
+    if "baseline" not in set(df.arm[df.status == "ok"]):
         why = ("every baseline run failed" if "baseline" in set(df.arm) else
                "there is no baseline arm")
-        lines.append(f"**Verdict**: {why}, so no arm can be called helpful or harmful (run "
-                     "the `baseline` arm to compare against).")
+        lines = [f"**Verdict**: {why}, so no arm can be called helpful or harmful (run the "
+                 "`baseline` arm to compare against)."]
     elif others.empty:
-        lines.append("**Verdict**: only the baseline ran; there is nothing to compare.")
-    elif (others.verdict.isin(["no interval", "failed", "no pairs"])).all() and \
-            (others.verdict == "no interval").any():
+        lines = ["**Verdict**: only the baseline ran; there is nothing to compare."]
+    elif one_seed:
         diffs = ", ".join(f"{r.arm} {r['diff'] * 100:+.1f}" for _, r in others.iterrows()
                           if r.verdict == "no interval")
-        lines.append(f"**Verdict**: one seed, so there is no interval and no verdict: a "
-                     f"difference on one seed cannot be told from seed-to-seed noise; run more "
-                     f"seeds (e.g. `--seeds 0,1,2`). {split.capitalize()} accuracy vs baseline "
-                     f"on that seed, in points: {diffs}.")
+        lines = [f"**Verdict**: one seed, so there is no interval and no verdict: a difference "
+                 f"on one seed cannot be told from seed-to-seed noise; run more seeds (e.g. "
+                 f"`--seeds 0,1,2`). {split.capitalize()} accuracy vs baseline on that seed, in "
+                 f"points: {diffs}."]
     else:
-        lines += [f"**Verdict** on {what}, from the paired 95% interval of each arm minus the "
-                  "baseline (points):", ""]
-
-        def named(v):
-            g = others[others.verdict == v]
-            return g, ", ".join(f"{r.arm} {_interval(r)}" for _, r in g.iterrows()) or "none"
-
-        lines.append(f"- **helps** (interval above zero): {named('helps')[1]}")
-        lines.append(f"- **hurts** (interval below zero): {named('hurts')[1]}")
-        g, text = named("indistinguishable")
-        at = f" at {_n_words(g.n_pairs, folds)}" if len(g) else ""
-        lines.append(f"- **indistinguishable from the baseline{at}** (interval contains zero): "
-                     f"{text}")
-        g, text = named("no interval")
-        if len(g):
-            lines.append(f"- **no interval** (one seed paired with the baseline): {text}")
-        g = others[others.verdict == "not converged"]
-        if len(g):
-            whose = ("a baseline run" if _capped(df[df.arm == "baseline"]) else
-                     "some of their runs")
-            lines.append(f"- **not converged** (no verdict: {whose} ended at the epoch cap, "
-                         f"still improving on validation; raise `--max-epochs`): "
-                         f"{', '.join(g.arm)}")
-        for v, why in (("failed", "every run failed"),
-                       ("no pairs", "no seed in common with an ok baseline run")):
-            g = others[others.verdict == v]
-            if len(g):
-                lines.append(f"- **no verdict**, {why}: {', '.join(g.arm)}")
-    norms = others[others.arm.str.startswith("norm:") & (others.verdict_val == "helps")] \
-        if len(others) else others
-    if len(norms):
-        named_norms = ", ".join(f"{r.arm} {_interval(r, '_val')}" for _, r in norms.iterrows())
-        lines += ["", f"**Normalisation beats the baseline on validation**: {named_norms} "
-                  "points (paired 95% interval above zero). The baseline's normalisation is not "
-                  "the strongest here, so the gains of augmentation arms may be normalisation, "
-                  "not augmentation: run the ablation again with `--normalize "
-                  f"{norms.sort_values('diff_val').iloc[-1].arm[len('norm:'):]}`."]
-    ranked = s.dropna(subset=["val_acc"]).sort_values("val_acc", ascending=False) \
-        if len(s) else s
+        lines = [f"**Verdict** on {what}, from the paired 95% interval of each arm minus the "
+                 "baseline (points):", "", *_verdict_list(df, others, folds)]
+    lines += _norm_lines(others)
+    ranked = s.dropna(subset=["val_acc"]) if len(s) else s
     if not len(ranked):
         return lines + ["", "No run finished ok."]
-    best = ranked.iloc[0]
-    head = f"Best arm on validation: **{best.arm}** ({best.val_acc * 100:.1f}% val acc"
-    if best.arm != "baseline" and "diff_val" in best and not math.isnan(best.diff_val):
-        head += f", {_interval(best, '_val')} points over the baseline on validation"
-    head += ")"
-    v = best.verdict
-    if v == "not converged":
-        tail = "; it has no verdict: it or the baseline did not converge."
-    elif v == "reference":
-        tail = "; no arm beats the baseline on validation."
-    elif v == "no baseline":
-        tail = "; there is no baseline to compare it with."
-    elif v == "helps":
-        tail = (f"; on {split} it beats the baseline beyond its interval: "
-                f"{_interval(best)} points.")
-    elif v == "hurts":
-        tail = (f"; on {split} it is below the baseline beyond its interval "
-                f"({_interval(best)} points): its lead on validation does not carry over.")
-    elif v == "indistinguishable":
-        tail = (f"; on {split} it does not beat the baseline beyond its interval "
-                f"({_interval(best)} points, {_n_words([best.n_pairs], folds)}).")
-    elif v == "no interval":
-        tail = (f"; on {split} it is {best['diff'] * 100:+.1f} points vs the baseline on one "
-                "seed, with no interval.")
-    else:
-        tail = "; it shares no seed with an ok baseline run."
-    return lines + ["", head + tail]
+    return lines + ["", _best_line(s, split, folds)]
 
 
 def protocol_lines(df: pd.DataFrame) -> list[str]:
     """The baseline's normalisation and the training protocol, in words (summary.md's
     first lines)."""
-    from .arms import NORMALIZE_WORDS
-
     ok = df[df.status == "ok"]
     base = df[df.arm == "baseline"]
     modes = sorted(set(base.normalize)) or sorted(set(df.normalize[~df.arm.str.startswith(
         "norm:")]))
-    norm = " / ".join(f"`{m}` ({NORMALIZE_WORDS.get(m, m)})" for m in modes) or "-"
+    norm = " / ".join(f"`{m}` ({NORMALIZE_MODES.get(m, m)})" for m in modes) or "-"
     lines = [f"**Baseline**: no augmentation, normalisation {norm}; every augmentation arm "
              "uses the same normalisation, in training and evaluation."]
     protocols = sorted(set(ok.protocol))
@@ -495,83 +502,6 @@ def summary_markdown(df: pd.DataFrame, title: str, context: str = "",
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(results: list[RunResult], arm_order: list[str], path: Path) -> None:
-    """Validation accuracy, training accuracy and validation loss per epoch: one line per
-    arm (mean over its ``ok`` runs still training at that epoch: converged runs end at
-    different epochs), a min..max band over seeds."""
-    results = [r for r in results if r.ok]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
-    axes[1].sharey(axes[0])  # the train-val gap reads straight across
-    cmap = plt.get_cmap("tab20")
-    for i, arm in enumerate(a for a in arm_order if any(r.arm == a for r in results)):
-        runs = [r for r in results if r.arm == arm]
-        n = max(len(r.history) for r in runs)  # runs of the converge protocol differ in length
-        for ax, key in zip(axes, ("val_acc", "train_acc", "val_loss"), strict=True):
-            v = np.full((len(runs), n), np.nan)
-            for k, r in enumerate(runs):
-                v[k, :len(r.history)] = [getattr(h, key) for h in r.history]
-            x = np.arange(1, n + 1)
-            color = cmap((2 * i) % 20 + (i // 10) % 2)  # dark shades first, then light
-            # the mean over the runs still training at each epoch
-            ax.plot(x, np.nanmean(v, 0), color=color, label=arm, lw=2.2 if arm in
-                    ("baseline", "all") else 1.2, ls="--" if arm == "baseline" else "-")
-            if len(runs) > 1:
-                ax.fill_between(x, np.nanmin(v, 0), np.nanmax(v, 0), color=color, alpha=0.10)
-    axes[0].set(xlabel="epoch", ylabel="validation accuracy (multi-crop)",
-                title="Validation accuracy: mean over seeds, band = min..max")
-    axes[1].set(xlabel="epoch", ylabel="training accuracy (augmented batches)",
-                title="Training accuracy")
-    axes[2].set(xlabel="epoch", ylabel="validation loss", title="Validation loss")
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
-
-
-def plot_deltas(df: pd.DataFrame, path: Path) -> None:
-    s = summary_frame(df)
-    if "diff" not in s:
-        return
-    s = s.dropna(subset=["diff"])
-    if s.empty:
-        return
-    metric = primary_metric(df).replace("_", " ")
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(s) + 1.5))
-    y = np.arange(len(s))
-    lo = (s["diff"] - s["ci_lo"]).fillna(0).clip(lower=0)
-    hi = (s["ci_hi"] - s["diff"]).fillna(0).clip(lower=0)
-    colors = ["tab:green" if d > 0 else "tab:red" for d in s["diff"]]
-    ax.barh(y, s["diff"] * 100, xerr=[lo * 100, hi * 100], color=colors, alpha=0.7, capsize=3)
-    ax.set_yticks(y, s["arm"])
-    ax.axvline(0, color="k", lw=0.8)
-    ax.invert_yaxis()
-    ax.set(xlabel=f"Δ {metric} vs baseline (points), 95% CI paired over seeds",
-           title="Effect of each arm")
-    fig.tight_layout()
-    atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
-
-
-def confusion_figure(cm: np.ndarray, classes: list[str], title: str):
-    cm = np.asarray(cm, dtype=float)
-    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] > 0.5 else "black")
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return fig
-
-
 def write_report(out: Path, results: list[RunResult], arm_order: list[str], classes: list[str],
                  title: str, context: str = "", plots: bool = True,
                  cancelled: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
@@ -587,15 +517,14 @@ def write_report(out: Path, results: list[RunResult], arm_order: list[str], clas
     ok = [r for r in results if r.ok]
     if not plots or not ok:
         return df
-    plot_curves(ok, arm_order, out / "curves.png")
-    plot_deltas(df, out / "deltas.png")
-    s = summary_frame(df).dropna(subset=["val_acc"])
-    best = s.sort_values("val_acc", ascending=False).iloc[0].arm
+    s = summary_frame(df)
+    save(curves_figure(ok, arm_order), out / "curves.png")
+    if "diff" in s and s["diff"].notna().any():
+        save(deltas_figure(s.dropna(subset=["diff"]), primary_metric(df)), out / "deltas.png")
+    best = s.dropna(subset=["val_acc"]).sort_values("val_acc", ascending=False).iloc[0].arm
     split = "test" if primary_metric(df) == "test_acc" else "val"
     runs = [r for r in ok if r.arm == best]
     cm = np.sum([np.array(r.primary.confusion) for r in runs], axis=0)
-    fig = confusion_figure(cm, classes, f"{best}: {split} confusion, summed over "
-                                        f"{len(runs)} run(s) (arm chosen on val)")
-    atomic_savefig(fig, out / "confusion.png", dpi=110)
-    plt.close(fig)
+    save(confusion_figure(cm, classes, f"{best}: {split} confusion, summed over {len(runs)} "
+                                       "run(s) (arm chosen on val)"), out / "confusion.png")
     return df

@@ -1,15 +1,22 @@
-"""SwanLab logging: one experiment per (arm, seed) in one project; off with mode disabled."""
+"""SwanLab logging: one experiment per (arm, seed) in one project; off with mode disabled.
+
+``swanlab`` is imported only where a mode logs: it is an optional dependency (the
+runner works without it, with ``--swanlab-mode disabled``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import netrc
 import os
 import signal
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from .plots import close, confusion_figure, examples_figure
 
 MODES = {"cloud": "online", "online": "online", "local": "local", "offline": "offline",
          "disabled": "disabled"}
@@ -24,8 +31,6 @@ def swanlab_logged_in() -> bool:
 
         return bool(Settings().api_key)
     except Exception:  # another swanlab version: look for the files login writes
-        import netrc
-
         homes = [Path.cwd() / ".swanlab",
                  Path(os.environ.get("SWANLAB_ROOT") or os.environ.get("SWANLAB_SAVE_DIR")
                       or Path.home() / ".swanlab")]
@@ -51,23 +56,6 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"--swanlab-mode {mode} logs online and needs an account: run "
                          "`swanlab login` (or set SWANLAB_API_KEY) first, or use "
                          "--swanlab-mode local (no account needed)")
-
-
-def spectrogram_figure(feature, title: str):
-    """A readable picture of one feature map ``(F, T)``: low frequencies at the bottom,
-    a perceptual colormap scaled to the map's own range, a colour bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    im = ax.imshow(feature, origin="lower", aspect="auto", cmap="magma",
-                   interpolation="nearest")
-    ax.set(xlabel="frame", ylabel="mel bin", title=title)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    fig.tight_layout()
-    return fig
 
 
 class Tracker:
@@ -100,19 +88,24 @@ class Tracker:
                        for k, v in metrics.items() if isinstance(v, (int, float))}
             self.swanlab.log(scalars, step=step)
 
-    def log_examples(self, waves, features, sample_rate: int, step: int = 0) -> None:
-        """A few augmented spectrograms (colormapped images) and waveforms (audio)."""
+    def log_examples(self, waves, clean, augmented, units: str, sample_rate: int,
+                     step: int = 0) -> None:
+        """A few examples: each one's model input without and with augmentation, side by
+        side on one colour scale named ``units`` (:func:`experiments.arms.features_for_display`),
+        and its crop as audio.
+
+        ``waves`` ``(B, 1, T)``; ``clean`` and ``augmented`` ``(B, 1, F, frames)``.
+        """
         if self.run is None:
             return
-        import matplotlib.pyplot as plt
-
         sl = self.swanlab
-        feats = features.detach().float().cpu().numpy()
+        pairs = (np.nan_to_num(f.detach().float().cpu().numpy()) for f in (clean, augmented))
+        clean, augmented = pairs
         images = []
-        for i in range(feats.shape[0]):
-            fig = spectrogram_figure(np.nan_to_num(feats[i, 0]), f"example {i} (model input)")
-            images.append(sl.Image(fig, caption=f"example {i}"))
-            plt.close(fig)
+        for i in range(clean.shape[0]):
+            fig = examples_figure(clean[i, 0], augmented[i, 0], units, f"example {i}")
+            images.append(sl.Image(fig, caption=f"example {i}: clean | augmented"))
+            close(fig)
         audio = [sl.Audio(w[0].detach().float().cpu().numpy().clip(-1, 1), sample_rate=sample_rate,
                           caption=f"example {i}") for i, w in enumerate(waves)]
         sl.log({"examples/spectrogram": images, "examples/audio": audio}, step=step)
@@ -125,13 +118,9 @@ class Tracker:
                       step: int) -> None:
         if self.run is None:
             return
-        import matplotlib.pyplot as plt
-
-        from .report import confusion_figure
-
         fig = confusion_figure(confusion, classes, title)
         self.log_figure(key, fig, step)
-        plt.close(fig)
+        close(fig)
 
     def abort(self, reason: str) -> None:
         """End the run as ``aborted`` (Ctrl-C, an error), quietly; never raises."""

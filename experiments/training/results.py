@@ -14,6 +14,11 @@ from typing import Any
 STATUSES = ("ok", "failed")
 
 
+def unit_label(arm: str, seed: int, fold: int | None) -> str:
+    """A unit's name: ``"<arm>-seed<k>[-fold<i>]"`` (SwanLab runs, messages)."""
+    return f"{arm}-seed{seed}" + ("" if fold is None else f"-fold{fold}")
+
+
 @dataclass
 class Metrics:
     """Scores of one split at one epoch (multi-crop unless named ``centre``)."""

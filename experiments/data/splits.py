@@ -1,4 +1,4 @@
-"""Train/validation/test splits of an :class:`~experiments.data.AudioSet`.
+"""Train/validation/test splits of an :class:`~experiments.data.audioset.AudioSet`.
 
 Six kinds (:data:`SPLIT_KINDS`):
 
@@ -6,7 +6,7 @@ Six kinds (:data:`SPLIT_KINDS`):
   random_state=42)`` of the class's sorted ids; the held-out 20% is ``"val"``
   (as the tutorial calls it); no test split.
 * ``"fault-filtered"``: the artist-filtered GTZAN split of Kereliuk, Sturm & Larsen
-  (2015), 443/197/290 clips, from ``experiments/splits/gtzan_fault_filtered``.
+  (2015), 443/197/290 clips, from ``experiments/data/split_lists/gtzan_fault_filtered``.
 * ``"kfold"``: stratified k-fold cross-validation; fold ``fold`` is ``"val"``.
 * ``"manifest"``: the ``split`` column of a CSV manifest.
 * ``"holdout"``: stratified 60/20/20 train/val/test.
@@ -36,14 +36,14 @@ import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import Tensor
 
-from .data import AudioSet
+from .audioset import AudioSet
 
 __all__ = ["FAULT_FILTERED_DIR", "SPLIT_KINDS", "check_classes", "make_splits",
            "resolve_kind"]
 
 SPLIT_KINDS = ("tutorial", "fault-filtered", "kfold", "manifest", "holdout", "auto")
 #: The three lists (train.txt, valid.txt, test.txt) of the fault-filtered split.
-FAULT_FILTERED_DIR = Path(__file__).parent / "splits" / "gtzan_fault_filtered"
+FAULT_FILTERED_DIR = Path(__file__).parent / "split_lists" / "gtzan_fault_filtered"
 
 _MANIFEST_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val",
                    "test": "test"}

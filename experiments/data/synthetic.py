@@ -30,7 +30,7 @@ Clips are seeded from ``(seed, genre index, clip index)`` (the recording from
 its own stream) and written as 16-bit PCM WAV, so the same arguments give
 byte-identical files on any machine with the same numpy. Example::
 
-    >>> from experiments.synthetic import generate_synthetic_gtzan
+    >>> from experiments.data.synthetic import generate_synthetic_gtzan
     >>> folder = generate_synthetic_gtzan("data/synthetic", n_per_class=2, seconds=1.0,
     ...                                   progress=False)  # doctest: +SKIP
     >>> sorted(p.name for p in (folder / "jazz").iterdir())  # doctest: +SKIP
@@ -564,6 +564,242 @@ def _room(x: np.ndarray, sr: int, cond: Condition, rng: np.random.Generator) -> 
     return y * (_rms(x) / _rms(y))
 
 
+@dataclass
+class _Song:
+    """A clip's timeline: the 16th-note grid, its onsets, and the chord of each step."""
+
+    n: int  # samples rendered (the clip plus the offset into the song)
+    n_steps: int
+    onset: np.ndarray  # (n_steps,) sample of each 16th, swung and humanised
+    bar_pos: np.ndarray  # (n_steps,) position in the bar, 0..15
+    n_bars: int
+    root_base: float  # MIDI root of the chord register (key and tuning applied)
+    prog: tuple[tuple[int, str], ...]
+    steps_per_chord: int
+    chord_of_step: np.ndarray  # (n_steps,) index into prog
+
+
+def _song(st: _Style, rng: np.random.Generator, n_out: int, sr: int, tempo_factor: float,
+          detune: float) -> tuple[_Song, int]:
+    """The song structure of a clip of ``n_out`` samples, and its offset into the song."""
+    bpm = _u(rng, st.tempo) * tempo_factor
+    step = 60.0 / bpm / 4.0 * sr  # samples per 16th
+    offset = int(rng.uniform(0, 16) * step)  # start somewhere inside the first bar
+    n = n_out + offset
+    n_steps = int(np.ceil(n / step)) + 1
+    swing = _u(rng, st.swing)
+    step_idx = np.arange(n_steps)
+    # Off-beat 8ths (steps 2, 6, 10, 14) are delayed by `swing` of a 16th; the
+    # 16ths on either side follow halfway, like a loose human shuffle.
+    delay = np.select([step_idx % 4 == 2, step_idx % 2 == 1], [swing, swing / 2], 0.0)
+    humanize = rng.normal(0.0, 0.004 * sr, n_steps)
+    onset = np.round((step_idx + delay) * step + humanize).astype(np.int64)
+    onset[0] = 0
+    key = int(rng.integers(0, 12))
+    root_base = st.octave + (key if key < 6 else key - 12) + detune
+    prog = st.progressions[int(rng.integers(len(st.progressions)))]
+    bars_per_chord = float(rng.choice(st.bars_per_chord))
+    steps_per_chord = max(1, int(round(16 * bars_per_chord)))
+    first = int(rng.integers(len(prog)))
+    chord_of_step = (first + step_idx // steps_per_chord) % len(prog)
+    return _Song(n, n_steps, onset, step_idx % 16, n_steps // 16 + 1, root_base, prog,
+                 steps_per_chord, chord_of_step), offset
+
+
+def _drums(st: _Style, rng: np.random.Generator, song: _Song, sr: int
+           ) -> tuple[np.ndarray, float, np.ndarray]:
+    """``(drums (n,), drum level, kick hit per step)``: kick, snare and hi-hat on the grid."""
+    drums = np.zeros(song.n + sr, np.float64)
+    drum_level = _u(rng, st.drums)
+    kick_hits = np.zeros(song.n_steps, bool)
+    if drum_level <= 0:
+        return drums[:song.n], drum_level, kick_hits
+    for kind, pat, dec in (("kick", st.kick, _u(rng, st.kick_decay)),
+                           ("snare", st.snare, 0.0), ("hat", st.hat, _u(rng, st.hat_decay))):
+        p = np.clip(_pattern(pat) + rng.normal(0, 0.08, 16), 0, 1)  # per-clip variation
+        base = rng.random(16) < p
+        flips = rng.random((song.n_bars, 16)) < 0.06  # per-bar fills / drops
+        hits = (base[None, :] ^ flips).reshape(-1)[:song.n_steps]
+        if kind == "kick":
+            kick_hits = hits
+        sample = _drum_hit(kind, sr, rng, dec, _u(rng, st.snare_tone))
+        vel = rng.uniform(0.6, 1.0, song.n_steps) * np.where(song.bar_pos % 4 == 0, 1.0, 0.8)
+        lvl = {"kick": 1.0, "snare": 0.7, "hat": rng.uniform(0.15, 0.4)}[kind]
+        for s in np.flatnonzero(hits):
+            a = song.onset[s]
+            drums[a: a + len(sample)] += lvl * vel[s] * sample[: len(drums) - a]
+    return drums[:song.n], drum_level, kick_hits
+
+
+def _chord_notes(song: _Song, rng: np.random.Generator, hits: np.ndarray, length: int,
+                 arpeggio: bool, strum_gap: float) -> list[_Voice]:
+    """Four voices playing the chord of each hit step (or one voice arpeggiating it)."""
+    voices = [_new_voice() for _ in range(4)]
+    arp_i = 0
+    for s in np.flatnonzero(hits):
+        deg, quality = song.prog[song.chord_of_step[s]]
+        tones = song.root_base + deg + np.asarray(_QUALITY[quality])
+        tones = np.sort(np.where(tones > song.root_base + 14, tones - 12, tones))  # compact
+        if length == 0:
+            nxt = np.flatnonzero(hits[s + 1:])
+            end = song.onset[min(s + 1 + nxt[0], song.n_steps - 1)] if len(nxt) else song.n
+        else:
+            end = song.onset[min(s + length, song.n_steps - 1)]
+        vel = rng.uniform(0.6, 1.0)
+        if arpeggio:
+            pitches = [tones[arp_i % len(tones)] + 12 * ((arp_i // len(tones)) % 2)]
+            arp_i += 1
+        else:
+            pitches = np.r_[tones, tones[0] + 12][:4] if len(tones) < 4 else tones[:4]
+        for j, pitch in enumerate(pitches):
+            voices[j].starts.append(int(song.onset[s] + j * strum_gap))
+            voices[j].ends.append(int(end))
+            voices[j].pitches.append(float(pitch))
+            voices[j].vels.append(vel)
+    return voices
+
+
+def _chords(st: _Style, rng: np.random.Generator, song: _Song, sr: int
+            ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """``(chords (n,), chord changes per step, (attack, decay, vibrato))``."""
+    comp = _choose(rng, st.comp)
+    pat, length, arpeggio, stacc = _COMP[comp]
+    p = np.clip(_pattern(pat) + rng.normal(0, 0.1, 16), 0, 1)
+    base = rng.random(16) < p
+    hits = (base[None, :] ^ (rng.random((song.n_bars, 16)) < 0.05)).reshape(-1)[:song.n_steps]
+    changes = np.r_[True, song.chord_of_step[1:] != song.chord_of_step[:-1]]
+    if comp == "pad":
+        hits = changes.copy()
+    elif comp in ("strum", "eighths", "chug", "comp"):
+        hits |= changes & (rng.random(song.n_steps) < 0.7)
+    alpha, odd = _u(rng, st.alpha), _u(rng, st.odd)
+    decay, attack = _u(rng, st.decay) * stacc, _u(rng, st.attack)
+    if comp == "pad":
+        attack = max(attack, rng.uniform(0.03, 0.2))
+    vibrato = _u(rng, st.vibrato)
+    strum_gap = rng.uniform(0.0, 0.015) * sr if comp in ("strum", "boomchick") else 0.0
+    voices = _chord_notes(song, rng, hits, length, arpeggio, strum_gap)
+    chords = sum(_render_voice(v, song.n, sr, alpha, odd, attack, decay, vibrato, rng)
+                 for v in voices)
+    drive = _u(rng, st.drive)
+    if drive > 0.5:
+        chords = np.tanh(drive * chords / (np.abs(chords).max() + 1e-9)) / np.tanh(drive)
+    return chords, changes, (attack, decay, vibrato)
+
+
+def _walk(song: _Song, rng: np.random.Generator, s: int, root: float, low: float,
+          tones: np.ndarray, scale: np.ndarray) -> float:
+    """A walking bass's note on beat ``bar_pos // 4``: root, passing tones, a lead-in."""
+    beat = song.bar_pos[s] // 4
+    if beat == 0:
+        return root
+    if beat == 3:  # a semitone from the next chord's root
+        pitch = low + song.prog[song.chord_of_step[min(s + 4, song.n_steps - 1)]][0] + \
+            rng.choice([-1, 1])
+        while pitch > 53:
+            pitch -= 12
+        return pitch
+    return root + int(rng.choice(np.r_[tones[1:], scale[1:5]]))
+
+
+def _bass_note(style: str, song: _Song, rng: np.random.Generator, s: int, low: float,
+               scale: np.ndarray, kick: np.ndarray | None, changes: np.ndarray
+               ) -> tuple[float, int] | None:
+    """``(pitch, duration in steps)`` of the bass at step ``s`` in ``style``, or ``None``.
+
+    ``kick``: the kick's hits (``None`` without drums: then on beats 1 and 3).
+    """
+    deg, quality = song.prog[song.chord_of_step[s]]
+    root = low + deg
+    while root > 52:
+        root -= 12
+    tones = np.asarray(_QUALITY[quality])
+    pos = song.bar_pos[s]
+    if style == "follow" and (kick[s] if kick is not None else pos % 8 == 0):
+        return root, 3
+    if style == "walk" and pos % 4 == 0:
+        return _walk(song, rng, s, root, low, tones, scale), 4
+    if style in ("octave", "eighths") and pos % 2 == 0:
+        return root + (12 * ((pos // 2) % 2) if style == "octave" else 0), 2
+    if style == "rootfifth" and pos % 8 == 0:
+        return root + (7 if pos == 8 else 0), 6
+    if style == "sustain" and changes[s]:
+        return root, song.steps_per_chord
+    if style == "reggae" and pos in (0, 3, 6, 10, 11, 14) and rng.random() < 0.7:
+        return root + int(rng.choice(tones)), 2
+    return None
+
+
+def _bass(st: _Style, rng: np.random.Generator, song: _Song, sr: int, kick_hits: np.ndarray,
+          changes: np.ndarray) -> np.ndarray:
+    """The bass line ``(n,)``: one of the genre's styles over the chords."""
+    style = _choose(rng, st.bass)
+    bass = _new_voice()
+    scale = np.asarray(_SCALES[st.scale])
+    low = song.root_base - 12 if song.root_base - 12 >= 36 else song.root_base
+    kick = kick_hits if kick_hits.any() else None
+    for s in range(song.n_steps):
+        note = _bass_note(style, song, rng, s, low, scale, kick, changes)
+        if note is not None:
+            bass.starts.append(int(song.onset[s]))
+            bass.ends.append(int(song.onset[min(s + note[1], song.n_steps - 1)]))
+            bass.pitches.append(float(note[0]))
+            bass.vels.append(rng.uniform(0.7, 1.0))
+    decay = rng.uniform(0.3, 1.2) * (2.0 if style in ("sustain", "follow") else 1.0)
+    return _render_voice(bass, song.n, sr, rng.uniform(1.5, 3.0), rng.uniform(0.0, 0.5),
+                         0.005, decay, 0.0, rng)
+
+
+def _lead(st: _Style, rng: np.random.Generator, song: _Song, sr: int,
+          shape: tuple[float, float, float]) -> np.ndarray:
+    """A lead line ``(n,)`` in the genre's scale (silence when the clip has none)."""
+    if not rng.random() < st.lead:
+        return np.zeros(song.n, np.float32)
+    attack, decay, vibrato = shape
+    lead = _new_voice()
+    scale = np.asarray(_SCALES[st.scale])
+    notes = np.sort((song.root_base + 12 + scale[None, :]
+                     + 12 * np.arange(-1, 2)[:, None]).ravel())
+    i = int(np.argmin(np.abs(notes - (song.root_base + 12))))
+    rate = int(rng.choice([2, 4]))
+    for s in range(0, song.n_steps, rate):
+        if rng.random() < 0.3:
+            continue
+        i = int(np.clip(i + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 0, len(notes) - 1))
+        lead.starts.append(int(song.onset[s]))
+        lead.ends.append(int(song.onset[min(s + rate, song.n_steps - 1)]))
+        lead.pitches.append(float(notes[i]))
+        lead.vels.append(rng.uniform(0.6, 1.0))
+    return _render_voice(lead, song.n, sr, _u(rng, st.alpha), _u(rng, st.odd),
+                         max(attack, 0.005), max(decay, 0.3), max(vibrato, 0.003), rng)
+
+
+def _record(spec: np.ndarray, freqs: np.ndarray, nfft: int, n: int, n_out: int, offset: int,
+            sr: int, cond: Condition, rec: np.random.Generator) -> np.ndarray:
+    """The mixed spectrum ``spec`` recorded under ``cond``: microphone colouring, room,
+    noise and hum, the channel's band limit, level. Float ``(n_out,)`` in [-1, 1]."""
+    spec = spec * 10.0 ** (_mic_db(freqs, cond, rec) / 20.0)
+    spec[0] = 0.0
+    dry = scipy.fft.irfft(spec, nfft)[:n].astype(np.float64)
+    music = _room(dry, sr, cond, rec)[offset:n]
+    colour = _u(rec, cond.noise_colour)
+    shape = np.maximum(freqs, 20.0) ** (-colour / 2.0)
+    noise_spec = (rec.standard_normal(len(freqs)) + 1j * rec.standard_normal(len(freqs))) * shape
+    noise = scipy.fft.irfft(noise_spec.astype(np.complex64), nfft)[:n_out].astype(np.float64)
+    if cond.hum_db is not None:  # mains hum: 50 Hz and its harmonics, relative to the noise
+        t = np.arange(n_out) / sr
+        hum = sum(np.sin(2 * np.pi * 50.0 * k * t + rec.uniform(0, 2 * np.pi)) / k
+                  for k in range(1, 6))
+        noise = noise / _rms(noise) + 10.0 ** (_u(rec, cond.hum_db) / 20.0) * hum / _rms(hum)
+    snr_db = _u(rec, cond.snr_db)
+    x = music + noise * (_rms(music) / _rms(noise) * 10.0 ** (-snr_db / 20.0))
+    if cond.highpass_hz[1] > 0 or cond.lowpass_hz[1] > 0:  # the channel: zero-phase band limit
+        f = np.fft.rfftfreq(nfft, 1.0 / sr)
+        band = 10.0 ** (_band_limit_db(f, cond, rec) / 20.0)
+        x = scipy.fft.irfft(scipy.fft.rfft(x, nfft) * band, nfft)[:n_out]
+    return x * 10.0 ** (_u(rec, cond.peak_dbfs) / 20.0) / (np.abs(x).max() + 1e-12)
+
+
 def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
                 sample_rate: int = 16000, condition: str = "train") -> np.ndarray:
     """Render one clip of ``genre`` deterministically, recorded under ``condition``.
@@ -593,205 +829,21 @@ def render_clip(genre: str, seed: int, clip: int, seconds: float = 6.0,
     n_out = int(round(seconds * sr))
     tempo_factor = 2.0 ** (rec.uniform(-1.0, 1.0) * cond.tempo_pct / 100.0)
     detune = rec.uniform(-1.0, 1.0) * cond.detune_cents / 100.0  # semitones
-
-    # --- song structure -------------------------------------------------------
-    bpm = _u(rng, st.tempo) * tempo_factor
-    step = 60.0 / bpm / 4.0 * sr  # samples per 16th
-    offset = int(rng.uniform(0, 16) * step)  # start somewhere inside the first bar
-    n = n_out + offset
-    n_steps = int(np.ceil(n / step)) + 1
-    swing = _u(rng, st.swing)
-    step_idx = np.arange(n_steps)
-    # Off-beat 8ths (steps 2, 6, 10, 14) are delayed by `swing` of a 16th; the
-    # 16ths on either side follow halfway, like a loose human shuffle.
-    delay = np.select([step_idx % 4 == 2, step_idx % 2 == 1], [swing, swing / 2], 0.0)
-    humanize = rng.normal(0.0, 0.004 * sr, n_steps)
-    onset = np.round((step_idx + delay) * step + humanize).astype(np.int64)
-    onset[0] = 0
-    bar_pos = step_idx % 16
-    n_bars = n_steps // 16 + 1
-
-    key = int(rng.integers(0, 12))
-    root_base = st.octave + (key if key < 6 else key - 12) + detune
-    prog = st.progressions[int(rng.integers(len(st.progressions)))]
-    bars_per_chord = float(rng.choice(st.bars_per_chord))
-    steps_per_chord = max(1, int(round(16 * bars_per_chord)))
-    first = int(rng.integers(len(prog)))
-    chord_of_step = (first + step_idx // steps_per_chord) % len(prog)
-
-    # --- drums ------------------------------------------------------------------
-    drums = np.zeros(n + sr, np.float64)
-    drum_level = _u(rng, st.drums)
-    kick_hits = np.zeros(n_steps, bool)
-    if drum_level > 0:
-        for kind, pat, dec in (("kick", st.kick, _u(rng, st.kick_decay)),
-                               ("snare", st.snare, 0.0), ("hat", st.hat, _u(rng, st.hat_decay))):
-            p = _pattern(pat)
-            p = np.clip(p + rng.normal(0, 0.08, 16), 0, 1)  # per-clip pattern variation
-            base = rng.random(16) < p
-            flips = rng.random((n_bars, 16)) < 0.06  # per-bar fills / drops
-            hits = (base[None, :] ^ flips).reshape(-1)[:n_steps]
-            if kind == "kick":
-                kick_hits = hits
-            sample = _drum_hit(kind, sr, rng, dec, _u(rng, st.snare_tone))
-            vel = rng.uniform(0.6, 1.0, n_steps) * np.where(bar_pos % 4 == 0, 1.0, 0.8)
-            lvl = {"kick": 1.0, "snare": 0.7, "hat": rng.uniform(0.15, 0.4)}[kind]
-            for s in np.flatnonzero(hits):
-                a = onset[s]
-                drums[a: a + len(sample)] += lvl * vel[s] * sample[: len(drums) - a]
-    drums = drums[:n]
-
-    # --- chords -------------------------------------------------------------------
-    comp = _choose(rng, st.comp)
-    pat, length, arpeggio, stacc = _COMP[comp]
-    p = np.clip(_pattern(pat) + rng.normal(0, 0.1, 16), 0, 1)
-    base = rng.random(16) < p
-    chord_hit = (base[None, :] ^ (rng.random((n_bars, 16)) < 0.05)).reshape(-1)[:n_steps]
-    changes = np.r_[True, chord_of_step[1:] != chord_of_step[:-1]]
-    if comp == "pad":
-        chord_hit = changes.copy()
-    elif comp in ("strum", "eighths", "chug", "comp"):
-        chord_hit |= changes & (rng.random(n_steps) < 0.7)
-    alpha, odd = _u(rng, st.alpha), _u(rng, st.odd)
-    decay, attack = _u(rng, st.decay) * stacc, _u(rng, st.attack)
-    if comp == "pad":
-        attack = max(attack, rng.uniform(0.03, 0.2))
-    vibrato = _u(rng, st.vibrato)
-    voices = [_new_voice() for _ in range(4)]
-    strum_gap = rng.uniform(0.0, 0.015) * sr if comp in ("strum", "boomchick") else 0.0
-    arp_i = 0
-    for s in np.flatnonzero(chord_hit):
-        deg, quality = prog[chord_of_step[s]]
-        tones = root_base + deg + np.asarray(_QUALITY[quality])
-        tones = np.where(tones > root_base + 14, tones - 12, tones)  # keep a compact voicing
-        tones = np.sort(tones)
-        if length == 0:
-            nxt = np.flatnonzero(chord_hit[s + 1:])
-            end = onset[min(s + 1 + nxt[0], n_steps - 1)] if len(nxt) else n
-        else:
-            end = onset[min(s + length, n_steps - 1)]
-        vel = rng.uniform(0.6, 1.0)
-        if arpeggio:
-            pitch = tones[arp_i % len(tones)] + 12 * ((arp_i // len(tones)) % 2)
-            arp_i += 1
-            v = voices[0]
-            v.starts.append(int(onset[s]))
-            v.ends.append(int(end))
-            v.pitches.append(float(pitch))
-            v.vels.append(vel)
-        else:
-            full = np.r_[tones, tones[0] + 12][:4] if len(tones) < 4 else tones[:4]
-            for j, pitch in enumerate(full):
-                v = voices[j]
-                v.starts.append(int(onset[s] + j * strum_gap))
-                v.ends.append(int(end))
-                v.pitches.append(float(pitch))
-                v.vels.append(vel)
-    chords = sum(_render_voice(v, n, sr, alpha, odd, attack, decay, vibrato, rng)
-                 for v in voices)
-    drive = _u(rng, st.drive)
-    if drive > 0.5:
-        chords = np.tanh(drive * chords / (np.abs(chords).max() + 1e-9)) / np.tanh(drive)
-
-    # --- bass ---------------------------------------------------------------------
-    bass_style = _choose(rng, st.bass)
-    bass = _new_voice()
-    scale = np.asarray(_SCALES[st.scale])
-    low = root_base - 12 if root_base - 12 >= 36 else root_base
-    has_kick = bool(kick_hits.any())
-    for s in range(n_steps):
-        deg, quality = prog[chord_of_step[s]]
-        root = low + deg
-        while root > 52:
-            root -= 12
-        tones = np.asarray(_QUALITY[quality])
-        pos = bar_pos[s]
-        pitch = None
-        dur = 2
-        if bass_style == "follow" and (kick_hits[s] if has_kick else pos % 8 == 0):
-            pitch, dur = root, 3
-        elif bass_style == "walk" and pos % 4 == 0:
-            beat = pos // 4
-            if beat == 0:
-                pitch = root
-            elif beat == 3:
-                nxt_deg = prog[chord_of_step[min(s + 4, n_steps - 1)]][0]
-                pitch = low + nxt_deg + rng.choice([-1, 1])
-                while pitch > 53:
-                    pitch -= 12
-            else:
-                pitch = root + int(rng.choice(np.r_[tones[1:], scale[1:5]]))
-            dur = 4
-        elif bass_style == "octave" and pos % 2 == 0:
-            pitch, dur = root + 12 * ((pos // 2) % 2), 2
-        elif bass_style == "rootfifth" and pos % 8 == 0:
-            pitch, dur = root + (7 if pos == 8 else 0), 6
-        elif bass_style == "eighths" and pos % 2 == 0:
-            pitch, dur = root, 2
-        elif bass_style == "sustain" and changes[s]:
-            pitch, dur = root, steps_per_chord
-        elif bass_style == "reggae" and pos in (0, 3, 6, 10, 11, 14) and rng.random() < 0.7:
-            pitch, dur = root + int(rng.choice(tones)), 2
-        if pitch is not None:
-            bass.starts.append(int(onset[s]))
-            bass.ends.append(int(onset[min(s + dur, n_steps - 1)]))
-            bass.pitches.append(float(pitch))
-            bass.vels.append(rng.uniform(0.7, 1.0))
-    bass_decay = rng.uniform(0.3, 1.2) * (2.0 if bass_style in ("sustain", "follow") else 1.0)
-    bass_sig = _render_voice(bass, n, sr, rng.uniform(1.5, 3.0), rng.uniform(0.0, 0.5),
-                             0.005, bass_decay, 0.0, rng)
-
-    # --- lead -----------------------------------------------------------------------
-    lead_sig = np.zeros(n, np.float32)
-    if rng.random() < st.lead:
-        lead = _new_voice()
-        scale_notes = (root_base + 12 + scale[None, :] + 12 * np.arange(-1, 2)[:, None]).ravel()
-        scale_notes.sort()
-        i = int(np.argmin(np.abs(scale_notes - (root_base + 12))))
-        rate = int(rng.choice([2, 4]))
-        for s in range(0, n_steps, rate):
-            if rng.random() < 0.3:
-                continue
-            i = int(np.clip(i + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 0, len(scale_notes) - 1))
-            lead.starts.append(int(onset[s]))
-            lead.ends.append(int(onset[min(s + rate, n_steps - 1)]))
-            lead.pitches.append(float(scale_notes[i]))
-            lead.vels.append(rng.uniform(0.6, 1.0))
-        lead_sig = _render_voice(lead, n, sr, _u(rng, st.alpha), _u(rng, st.odd),
-                                 max(attack, 0.005), max(decay, 0.3), max(vibrato, 0.003), rng)
-
-    # --- mix, brightness and nuisance --------------------------------------------
-    tonal = (chords / _rms(chords)
-             + rng.uniform(*st.bass_level) * bass_sig / _rms(bass_sig)
-             + (rng.uniform(0.3, 0.7) * lead_sig / _rms(lead_sig) if lead_sig.any() else 0.0))
-    nfft = scipy.fft.next_fast_len(n, real=True)
+    song, offset = _song(st, rng, n_out, sr, tempo_factor, detune)
+    drums, drum_level, kick_hits = _drums(st, rng, song, sr)
+    chords, changes, shape = _chords(st, rng, song, sr)
+    bass = _bass(st, rng, song, sr, kick_hits, changes)
+    lead = _lead(st, rng, song, sr, shape)
+    # --- mix and brightness, then the recording conditions ---------------------
+    tonal = (chords / _rms(chords) + rng.uniform(*st.bass_level) * bass / _rms(bass)
+             + (rng.uniform(0.3, 0.7) * lead / _rms(lead) if lead.any() else 0.0))
+    nfft = scipy.fft.next_fast_len(song.n, real=True)
     freqs = np.fft.rfftfreq(nfft, 1.0 / sr).astype(np.float32)
-    cutoff = _u(rng, st.cutoff)
-    lowpass = 1.0 / np.sqrt(1.0 + (freqs / cutoff) ** 4)
+    lowpass = 1.0 / np.sqrt(1.0 + (freqs / _u(rng, st.cutoff)) ** 4)
     spec = scipy.fft.rfft(tonal.astype(np.float32), nfft) * lowpass
     if drum_level > 0:
         spec += scipy.fft.rfft((drum_level * 1.2 / _rms(drums) * drums).astype(np.float32), nfft)
-    # Recording conditions (CONDITIONS[condition]): microphone colouring, room, noise, level.
-    spec *= 10.0 ** (_mic_db(freqs, cond, rec) / 20.0)
-    spec[0] = 0.0
-    dry = scipy.fft.irfft(spec, nfft)[:n].astype(np.float64)
-    music = _room(dry, sr, cond, rec)[offset:n]
-    colour = _u(rec, cond.noise_colour)
-    shape = np.maximum(freqs, 20.0) ** (-colour / 2.0)
-    noise_spec = (rec.standard_normal(len(freqs)) + 1j * rec.standard_normal(len(freqs))) * shape
-    noise = scipy.fft.irfft(noise_spec.astype(np.complex64), nfft)[:n_out].astype(np.float64)
-    if cond.hum_db is not None:  # mains hum: 50 Hz and its harmonics, relative to the noise
-        t = np.arange(n_out) / sr
-        hum = sum(np.sin(2 * np.pi * 50.0 * k * t + rec.uniform(0, 2 * np.pi)) / k
-                  for k in range(1, 6))
-        noise = noise / _rms(noise) + 10.0 ** (_u(rec, cond.hum_db) / 20.0) * hum / _rms(hum)
-    snr_db = _u(rec, cond.snr_db)
-    x = music + noise * (_rms(music) / _rms(noise) * 10.0 ** (-snr_db / 20.0))
-    if cond.highpass_hz[1] > 0 or cond.lowpass_hz[1] > 0:  # the channel: zero-phase band limit
-        f = np.fft.rfftfreq(nfft, 1.0 / sr)
-        band = 10.0 ** (_band_limit_db(f, cond, rec) / 20.0)
-        x = scipy.fft.irfft(scipy.fft.rfft(x, nfft) * band, nfft)[:n_out]
-    x *= 10.0 ** (_u(rec, cond.peak_dbfs) / 20.0) / (np.abs(x).max() + 1e-12)
+    x = _record(spec, freqs, nfft, song.n, n_out, offset, sr, cond, rec)
     return np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
 
 
@@ -843,7 +895,7 @@ def generate_synthetic_gtzan(root: str | os.PathLike, n_per_class: int = 20,
         progress: Show a tqdm bar. (Default: ``True``)
 
     Returns:
-        The ``root/genres_original`` folder, ready for :func:`experiments.data.load_dataset`.
+        The ``root/genres_original`` folder, ready for :func:`experiments.data.decode.load_dataset`.
 
     Example:
         >>> folder = generate_synthetic_gtzan("/tmp/synth", n_per_class=1,

@@ -1,33 +1,39 @@
 """Bad-input sweep: try many kinds of bad or unusual input, as a new user would.
 
-    python -m experiments.sweep_bad_inputs --out runs/sweep
-    python -m experiments.sweep_bad_inputs --out runs/sweep --only cli_lr_inf,file_nan_samples
+    python -m tools.sweep_bad_inputs --out runs/sweep        # from the repository's root
+    python -m tools.sweep_bad_inputs --out runs/sweep --only cli_lr_inf,file_nan_samples
+    python -m tools.sweep_bad_inputs --out runs/sweep --budget 180   # CI: <= 3 minutes
 
+The one list of what bad input gets. It holds the developers' own cases and every
+case of the sweep of 2026-12-06 (130 ids, ``L..`` library, ``D..`` runner data,
+``C..`` runner config/CLI, ``P..`` disk and process faults: :data:`DOC_IDS`; the
+cases are in :mod:`tools.sweep_doc_library` and :mod:`tools.sweep_doc_runner`).
 Each case builds its inputs in ``<out>/cases/<name>``, runs the runner's CLI
-(``experiments.ablate.main``, in-process), the data path (``load_dataset`` then
+(``experiments.ablate.main``, in-process, or as a process where signals, locks or
+a second command are the point), the data path (``load_dataset`` then
 ``make_splits``) or a library call, with a timeout, and classifies what happened:
 
-* ``one-line error``: exit status 2 (or 1 for a diverged run, 130 for Ctrl-C), or a
-  ``ValueError``/``TypeError``/``FileNotFoundError``, whose one-line message names
-  the file or argument (good);
+* ``one-line error``: exit status 2 (or 1 for a diverged run or a full disk, 130 for
+  Ctrl-C, 143 for SIGTERM), or a ``ValueError``/``TypeError``/``FileNotFoundError``,
+  whose one-line message names the file or argument (good);
 * ``named warning + correct result``: it ran, a warning named the input, and the
   result is right (good);
 * ``correct result``: unusual but valid input handled right, nothing to warn (good);
 * ``cryptic error``: an error that does not name the file or argument (bad);
 * ``traceback``: any other exception (bad);
 * ``silent change``: it ran but the result is wrong, or nothing named the input (bad);
-* ``hang``: the timeout passed (bad).
+* ``hang``: the timeout passed (bad);
+* ``data loss``: finished results lost, or runs of other settings mixed in (bad).
 
-It prints a markdown table (also written to ``<out>/sweep.md``) and exits 1 if any
-case is bad.
+It prints a summary line (counts of every outcome and the wall time) and a markdown
+table (both also in ``<out>/sweep.md``), and exits 1 if any case is bad, or if the
+sweep took longer than ``--budget`` seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
-import json
 import math
 import os
 import shutil
@@ -38,192 +44,56 @@ import time
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+import pandas as pd
 import torch
 
-GOOD = ("one-line error", "named warning + correct result", "correct result")
-SR = 8000
-TINY = {"n_per_class": 5, "seconds": 2.0, "sample_rate": SR, "seed": 0}
-ROOT = Path(__file__).resolve().parents[1]
+import augkit as ak
+from experiments.data import decode
+from tools import sweep_doc_library, sweep_doc_runner
+from tools.sweep_core import (
+    BAD,
+    GOOD,
+    ROOT,
+    SR,
+    Case,
+    Obs,
+    Row,
+    _Cases,
+    _cli,
+    _data,
+    _lib,
+    _time_limit,
+    _Timeout,
+    _tiny,
+    _tone,
+    _tree,
+    _write,
+    classify,
+)
 
-
-@dataclass
-class Obs:
-    """What one case did."""
-
-    error: str | None = None  # the error message (stderr or exception), if it failed
-    warned: str = ""  # warnings and stderr of a run that did not fail
-    exc: str | None = None  # an unexpected exception's traceback
-    check: bool | None = None  # the case's own check of the result
-    rc: int | None = None
-
-
-@dataclass
-class Case:
-    name: str
-    category: str
-    what: str
-    run: Callable[[Path], Obs]
-    tokens: tuple[str, ...]  # must appear in the error or warning
-    ok_expected: bool = False  # valid input: a correct result with no warning is good
-
-
-@dataclass
-class Row:
-    name: str
-    category: str
-    what: str
-    outcome: str
-    detail: str
-    seconds: float = 0.0
-    good: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.good = self.outcome in GOOD
+#: Every case id of the sweep of 2026-12-06 (docs' ``bad-inputs-2026-12-06.md``).
+DOC_IDS = (
+    *(f"L{i:02d}" for i in range(1, 22)), "L21b", *(f"L{i:02d}" for i in range(22, 51)),
+    *(f"D{i:02d}" for i in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 16)),
+    "D17a", "D17b", "D17c", "D18", "D19", "D20", "D21", "D24a", "D24b", "D24c", "D24d",
+    "D25", "D28", "D29", "D30", "D31", "D32",
+    *(f"C{i:02d}" for i in range(1, 41)), *(f"P{i:02d}" for i in range(1, 10)),
+)
 
 
 # ---------------------------------------------------------------------------
-# Running things
+# The developers' cases
 
 
-class _Timeout(Exception):
-    pass
+def _cli_errors(cases: _Cases) -> None:
+    """Bad flags and settings: a one-line error each."""
+    shared = cases.shared
 
-
-@contextlib.contextmanager
-def _time_limit(seconds: int):
-    def handler(signum, frame):
-        raise _Timeout()
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def _lib(fn: Callable[[], object], check: Callable[[object], bool] | None = None) -> Obs:
-    """Call ``fn``; an expected exception type is an error, anything else a traceback."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = fn()
-        except (ValueError, TypeError, FileNotFoundError) as e:
-            return Obs(error=f"{type(e).__name__}: {e}")
-        except _Timeout:
-            raise
-        except Exception:
-            return Obs(exc=traceback.format_exc())
-    text = "\n".join(str(w.message) for w in caught)
-    return Obs(warned=text, check=None if check is None else bool(check(result)))
-
-
-def _tiny(tmp: Path, shared: Path, *extra: str) -> list[str]:
-    return ["--out", str(tmp / "out"), "--cache-dir", str(shared / "cache"),
-            "--sample-rate", str(SR), "--crop-seconds", "1.0", "--epochs", "1",
-            "--swanlab-mode", "disabled", "--no-progress", "--set", "n_fft=256",
-            "--set", "hop_length=128", "--set", "n_mels=32", "--set", "batch_size=8",
-            "--set", f"synthetic={json.dumps(TINY)}", "--arms", "baseline", "--seeds", "0",
-            *extra]
-
-
-def _cli(argv: list[str], check: Callable[[], bool] | None = None,
-         env: dict[str, str] | None = None) -> Obs:
-    """``experiments.ablate.main(argv)`` in-process, stdout/stderr captured."""
-    from experiments import ablate
-
-    out, err = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out), \
-                contextlib.redirect_stderr(err):
-            warnings.simplefilter("always")
-            try:
-                rc = ablate.main(argv)
-            except SystemExit as e:  # argparse
-                rc = e.code if isinstance(e.code, int) else 2
-    except _Timeout:
-        raise
-    except Exception:
-        return Obs(exc=traceback.format_exc())
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    text = err.getvalue()
-    if "Traceback" in text:
-        return Obs(exc=text, rc=rc)
-    if rc != 0:
-        return Obs(error=text.strip(), rc=rc)
-    return Obs(warned=text, check=None if check is None else bool(check()), rc=rc)
-
-
-def _write(path: Path, x: np.ndarray, subtype: str = "PCM_16", sr: int = SR,
-           fmt: str | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, x, sr, subtype=subtype, format=fmt)
-    return path
-
-
-def _tone(k: int = 0, n: int = SR, amp: float = 0.3) -> np.ndarray:
-    t = np.arange(n) / SR
-    return (amp * np.sin(2 * np.pi * (150 + 40 * k) * t)).astype(np.float32)
-
-
-def _tree(root: Path, counts: dict[str, int] | None = None, n: int = SR) -> Path:
-    for c, (name, k) in enumerate(sorted((counts or {"a": 5, "b": 5}).items())):
-        for i in range(k):
-            _write(root / name / f"{name}{i}.wav", _tone(3 * c + i, n))
-    return root
-
-
-def _data(root: Path, cache: Path, expect_ids: Callable[[list[str]], bool] | None = None,
-          split: str = "holdout", check_ds: Callable[[object], bool] | None = None,
-          **load_kwargs) -> Obs:
-    """load_dataset then make_splits, as the runner does."""
-    from experiments.data import load_dataset
-    from experiments.splits import make_splits
-
-    def go():
-        ds = load_dataset(root, SR, cache, progress=False, **load_kwargs)
-        make_splits(ds, split)
-        return ds
-
-    def check(ds):
-        return ((expect_ids is None or expect_ids(ds.ids))
-                and (check_ds is None or check_ds(ds)))
-
-    return _lib(go, check)
-
-
-# ---------------------------------------------------------------------------
-# The cases
-
-
-def _cases(shared: Path) -> list[Case]:
-    import augkit as ak
-
-    cases: list[Case] = []
-
-    def case(name, category, what, tokens, ok_expected=False):
-        def deco(fn):
-            cases.append(Case(name, category, what, fn, tuple(tokens), ok_expected))
-            return fn
-        return deco
-
-    # --- runner CLI and config -------------------------------------------------------
     def cli_error(name, what, extra, tokens):
-        case(name, "runner", what, tokens)(lambda tmp: _cli(_tiny(tmp, shared, *extra)))
+        cases.add(name, "runner", what, tokens)(lambda tmp: _cli(_tiny(tmp, shared, *extra)))
 
     cli_error("cli_unknown_arm", "--arms with a typo", ["--arms", "baseline,tim_mask"],
               ["tim_mask"])
@@ -253,8 +123,6 @@ def _cases(shared: Path) -> list[Case]:
               ["--split", "kfold", "--folds", "1"], ["folds"])
     cli_error("cli_fold_out_of_range", "--split kfold --fold 9",
               ["--split", "kfold", "--fold", "9"], ["fold"])
-    cli_error("cli_manifest_split_without_csv", "--split manifest on a folder",
-              ["--split", "manifest"], ["manifest"])
     cli_error("cli_config_missing", "--config of a missing file",
               ["--config", "/no/such/conf.json"], ["conf.json"])
     cli_error("cli_max_seconds_text", "--set max_seconds=abc", ["--set", "max_seconds=abc"],
@@ -266,29 +134,39 @@ def _cases(shared: Path) -> list[Case]:
     cli_error("cli_data_missing", "--data of a missing folder", ["--data", "/no/such/data"],
               ["/no/such/data"])
 
-    @case("cli_config_bad_json", "runner", "--config file that is not JSON", ["bad.json"])
+
+def _cli_inputs(cases: _Cases) -> None:
+    """Bad paths, weights and accounts given to the runner."""
+    shared = cases.shared
+
+    @cases.add("cli_config_bad_json", "runner", "--config file that is not JSON", ["bad.json"])
     def _(tmp):
         (tmp / "bad.json").write_text("{lr: 0.1,}")
         return _cli(_tiny(tmp, shared, "--config", str(tmp / "bad.json")))
 
-    @case("cli_out_is_file", "runner", "--out naming a file", ["--out", "afile"])
+    @cases.add("cli_manifest_split_without_csv", "runner", "--split manifest on a folder",
+               ["manifest"])
+    def _(tmp):
+        return _cli(_tiny(tmp, shared, "--split", "manifest", "--data", str(_tree(tmp / "d"))))
+
+    @cases.add("cli_out_is_file", "runner", "--out naming a file", ["--out", "afile"])
     def _(tmp):
         (tmp / "afile").write_text("x")
         return _cli(_tiny(tmp, shared, "--out", str(tmp / "afile")))
 
-    @case("cli_cache_is_file", "runner", "--cache-dir naming a file", ["--cache-dir", "cfile"])
+    @cases.add("cli_cache_is_file", "runner", "--cache-dir naming a file", ["--cache-dir", "cfile"])
     def _(tmp):
         (tmp / "cfile").write_text("x")
         return _cli(_tiny(tmp, shared, "--cache-dir", str(tmp / "cfile")))
 
-    @case("cli_pretrained_wrong_shape", "runner", "--pretrained weights of another model",
+    @cases.add("cli_pretrained_wrong_shape", "runner", "--pretrained weights of another model",
           ["w.pth"])
     def _(tmp):
         torch.save(ak.create_backbone("cnn_small", 3, in_chans=1, width=8).state_dict(),
                    tmp / "w.pth")
         return _cli(_tiny(tmp, shared, "--pretrained", str(tmp / "w.pth")))
 
-    @case("cli_swanlab_cloud_no_login", "runner", "--swanlab-mode cloud without a login",
+    @cases.add("cli_swanlab_cloud_no_login", "runner", "--swanlab-mode cloud without a login",
           ["swanlab login"])
     def _(tmp):
         args = _tiny(tmp, shared)
@@ -298,25 +176,32 @@ def _cases(shared: Path) -> list[Case]:
             return _cli(args, env={"HOME": str(home), "SWANLAB_ROOT": str(home / ".swanlab"),
                                    "SWANLAB_API_KEY": ""})
 
-    @case("cli_duplicate_seeds", "runner", "--seeds 0,0", ["duplicate seed"])
-    def _(tmp):
-        import pandas as pd
 
+def _cli_runs(cases: _Cases) -> None:
+    """Inputs that run: duplicates, divergence."""
+    shared = cases.shared
+
+    @cases.add("cli_duplicate_seeds", "runner", "--seeds 0,0", ["duplicate seed"])
+    def _(tmp):
         return _cli(_tiny(tmp, shared, "--seeds", "0,0"),
                     lambda: len(pd.read_csv(tmp / "out" / "results.csv")) == 1)
 
-    @case("cli_duplicate_arms", "runner", "--arms baseline,baseline", ["duplicate arm"])
+    @cases.add("cli_duplicate_arms", "runner", "--arms baseline,baseline", ["duplicate arm"])
     def _(tmp):
-        import pandas as pd
-
         return _cli(_tiny(tmp, shared, "--arms", "baseline,baseline"),
                     lambda: len(pd.read_csv(tmp / "out" / "results.csv")) == 1)
 
-    @case("cli_lr_diverges", "runner", "--lr 1e30: training diverges", ["failed", "not finite"])
+    @cases.add("cli_lr_diverges", "runner", "--lr 1e30: training diverges",
+               ["failed", "not finite"])
     def _(tmp):
         return _cli(_tiny(tmp, shared, "--lr", "1e30"))
 
-    @case("cli_resume_changed_settings", "runner", "same --out, other --epochs",
+
+def _cli_resume(cases: _Cases) -> None:
+    """A results folder used again: changed settings or data, fewer seeds, Ctrl-C."""
+    shared = cases.shared
+
+    @cases.add("cli_resume_changed_settings", "runner", "same --out, other --epochs",
           ["differs in: epochs"])
     def _(tmp):
         o = _cli(_tiny(tmp, shared))
@@ -324,7 +209,7 @@ def _cases(shared: Path) -> list[Case]:
             return o
         return _cli(_tiny(tmp, shared, "--epochs", "2"))
 
-    @case("cli_resume_changed_data", "runner", "same --out, a clip added to --data",
+    @cases.add("cli_resume_changed_data", "runner", "same --out, a clip added to --data",
           ["clip added", "new.wav"])
     def _(tmp):
         data = _tree(tmp / "d")
@@ -334,18 +219,16 @@ def _cases(shared: Path) -> list[Case]:
         _write(data / "a" / "new.wav", _tone(9))
         return _cli(_tiny(tmp, shared, "--data", str(data)))
 
-    @case("cli_rerun_fewer_seeds", "runner", "re-run with fewer seeds keeps the report whole",
+    @cases.add("cli_rerun_fewer_seeds", "runner", "re-run with fewer seeds keeps the report whole",
           [], ok_expected=True)
     def _(tmp):
-        import pandas as pd
-
         o = _cli(_tiny(tmp, shared, "--seeds", "0,1"))
         if o.error or o.exc:
             return o
         return _cli(_tiny(tmp, shared, "--seeds", "0"),
                     lambda: sorted(pd.read_csv(tmp / "out" / "results.csv").seed) == [0, 1])
 
-    @case("cli_ctrl_c", "runner", "Ctrl-C during training", ["interrupted;", "pairs done"])
+    @cases.add("cli_ctrl_c", "runner", "Ctrl-C during training", ["interrupted;", "pairs done"])
     def _(tmp):
         args = _tiny(tmp, shared, "--arms", "baseline,gain", "--seeds", "0,1,2")
         proc = subprocess.Popen([sys.executable, "-m", "experiments.ablate", *args], cwd=ROOT,
@@ -364,69 +247,74 @@ def _cases(shared: Path) -> list[Case]:
             return Obs(error=lines[0], rc=130)
         return Obs(error=err, rc=proc.returncode, check=False)
 
-    # --- data trees ----------------------------------------------------------------------
-    @case("data_missing_path", "data tree", "a dataset path that does not exist", ["nowhere"])
+
+def _data_trees(cases: _Cases) -> None:
+    """Dataset folders that are missing, empty or oddly laid out."""
+    @cases.add("data_missing_path", "data tree", "a dataset path that does not exist", ["nowhere"])
     def _(tmp):
         return _data(tmp / "nowhere", tmp / "cache")
 
-    @case("data_empty_folder", "data tree", "an empty folder", ["no audio files"])
+    @cases.add("data_empty_folder", "data tree", "an empty folder", ["no audio files"])
     def _(tmp):
         (tmp / "d").mkdir()
         return _data(tmp / "d", tmp / "cache")
 
-    @case("data_empty_class_folder", "data tree", "a class folder without audio", ["zydeco"])
+    @cases.add("data_empty_class_folder", "data tree", "a class folder without audio", ["zydeco"])
     def _(tmp):
         (_tree(tmp / "d") / "zydeco").mkdir()
         return _data(tmp / "d", tmp / "cache")
 
-    @case("data_nested_folder", "data tree", "audio in a nested subfolder", ["a/sub"])
+    @cases.add("data_nested_folder", "data tree", "audio in a nested subfolder", ["a/sub"])
     def _(tmp):
         _write(_tree(tmp / "d") / "a" / "sub" / "deep.wav", _tone())
         return _data(tmp / "d", tmp / "cache", lambda ids: len(ids) == 10)
 
-    @case("data_dangling_symlink", "data tree", "a dangling symlink in a class folder",
+    @cases.add("data_dangling_symlink", "data tree", "a dangling symlink in a class folder",
           ["b/gone.wav"])
     def _(tmp):
         os.symlink(tmp / "missing.wav", _tree(tmp / "d") / "b" / "gone.wav")
         return _data(tmp / "d", tmp / "cache", lambda ids: len(ids) == 10)
 
-    @case("data_loose_file", "data tree", "an audio file beside the class folders",
+    @cases.add("data_loose_file", "data tree", "an audio file beside the class folders",
           ["loose.wav"])
     def _(tmp):
         _write(_tree(tmp / "d") / "loose.wav", _tone())
         return _data(tmp / "d", tmp / "cache", lambda ids: len(ids) == 10)
 
-    @case("data_other_extension", "data tree", "an .m4a file (not decoded)", ["a/song.m4a"])
+    @cases.add("data_other_extension", "data tree", "an .m4a file (not decoded)", ["a/song.m4a"])
     def _(tmp):
         (_tree(tmp / "d") / "a" / "song.m4a").write_bytes(b"\x00" * 64)
         return _data(tmp / "d", tmp / "cache", lambda ids: len(ids) == 10)
 
-    @case("data_one_class", "data tree", "a one-class dataset", ["at least 2 classes"])
+
+def _data_sizes(cases: _Cases) -> None:
+    """Datasets too small to split, and other layouts."""
+    @cases.add("data_one_class", "data tree", "a one-class dataset", ["at least 2 classes"])
     def _(tmp):
         return _data(_tree(tmp / "d", {"a": 6}), tmp / "cache")
 
-    @case("data_class_too_small", "data tree", "20 vs 2 clips (holdout)", ["class 'b'"])
+    @cases.add("data_class_too_small", "data tree", "20 vs 2 clips (holdout)", ["class 'b'"])
     def _(tmp):
         return _data(_tree(tmp / "d", {"a": 20, "b": 2}, n=400), tmp / "cache")
 
-    @case("data_kfold_class_too_small", "data tree", "3 clips of a class, 5 folds",
+    @cases.add("data_kfold_class_too_small", "data tree", "3 clips of a class, 5 folds",
           ["class 'b'"])
     def _(tmp):
         return _data(_tree(tmp / "d", {"a": 10, "b": 3}, n=400), tmp / "cache", split="kfold")
 
-    @case("data_both_gtzan_folders", "data tree", "genres and genres_original side by side",
+    @cases.add("data_both_gtzan_folders", "data tree", "genres and genres_original side by side",
           ["genres_original", "genres"])
     def _(tmp):
         _tree(tmp / "d" / "genres")
         _tree(tmp / "d" / "genres_original")
         return _data(tmp / "d", tmp / "cache")
 
-    @case("data_not_a_csv", "data tree", "--data naming a .txt file", ["list.txt"])
+    @cases.add("data_not_a_csv", "data tree", "--data naming a .txt file", ["list.txt"])
     def _(tmp):
         (tmp / "list.txt").write_text("a.wav\n")
         return _data(tmp / "list.txt", tmp / "cache")
 
-    @case("data_class_all_unreadable", "data tree", "every file of a class corrupt", ["b"])
+    @cases.add("data_class_all_unreadable", "data tree", "every file of a class corrupt", ["b"])
     def _(tmp):
         _tree(tmp / "d", {"a": 5, "b": 0})
         for i in range(3):
@@ -434,10 +322,12 @@ def _cases(shared: Path) -> list[Case]:
             (tmp / "d" / "b" / f"b{i}.wav").write_bytes(b"\x00" * 100)
         return _data(tmp / "d", tmp / "cache")
 
-    # --- files ---------------------------------------------------------------------------
+
+def _files(cases: _Cases) -> None:
+    """Audio files that are corrupt, cut, NaN, loud, stereo, 8-bit, other rates."""
     def file_case(name, what, make, tokens, expect_n=10, ok_expected=False, check_ds=None,
                   **load_kwargs):
-        @case(name, "file", what, tokens, ok_expected)
+        @cases.add(name, "file", what, tokens, ok_expected)
         def _(tmp):
             make(_tree(tmp / "d"))
             return _data(tmp / "d", tmp / "cache", lambda ids: len(ids) == expect_n,
@@ -499,32 +389,32 @@ def _cases(shared: Path) -> list[Case]:
                                                                           _tone(1)),
               [], expect_n=11, ok_expected=True)
 
-    @case("file_read_failure_not_cached", "file", "a read failure, then the file is fixed",
+    @cases.add("file_read_failure_not_cached", "file", "a read failure, then the file is fixed",
           ["Permission denied"])
     def _(tmp):
-        from experiments import data as data_mod
-
         _tree(tmp / "d")
-        real, state = data_mod._decode, {"fail": True}
+        real, state = decode._decode, {"fail": True}
 
         def flaky(path, *a, **k):
             if state["fail"] and path.name == "a1.wav":
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path, *a, **k)
 
-        data_mod._decode = flaky
+        decode._decode = flaky
         try:
             first = _data(tmp / "d", tmp / "cache", lambda ids: len(ids) == 9)
             state["fail"] = False
             second = _data(tmp / "d", tmp / "cache", lambda ids: len(ids) == 10)
         finally:
-            data_mod._decode = real
+            decode._decode = real
         return Obs(warned=first.warned, error=first.error or second.error,
                    exc=first.exc or second.exc, check=bool(first.check and second.check))
 
-    # --- manifests -----------------------------------------------------------------------
+
+def _manifests(cases: _Cases) -> None:
+    """CSV manifests with format problems."""
     def manifest_case(name, what, text, tokens, split="holdout", raw=None):
-        @case(name, "file", what, tokens)
+        @cases.add(name, "file", what, tokens)
         def _(tmp):
             _tree(tmp / "d", {"a": 4, "b": 4})
             m = tmp / "d" / "m.csv"
@@ -557,9 +447,11 @@ def _cases(shared: Path) -> list[Case]:
     manifest_case("manifest_unterminated_quote", "an unterminated quote",
                   'path,label\n"a/a0.wav,a\n', ["m.csv"])
 
-    # --- library calls -------------------------------------------------------------------
+
+def _library(cases: _Cases) -> None:
+    """Library calls with bad arguments or inputs."""
     def lib_case(name, what, fn, tokens, check=None, ok_expected=False):
-        case(name, "library", what, tokens, ok_expected)(lambda tmp: _lib(fn, check))
+        cases.add(name, "library", what, tokens, ok_expected)(lambda tmp: _lib(fn, check))
 
     i16 = torch.zeros(2, 1, 1000, dtype=torch.int16)
     x = 0.1 * torch.randn(2, 1, 1000, generator=torch.Generator().manual_seed(0))
@@ -581,8 +473,9 @@ def _cases(shared: Path) -> list[Case]:
              lambda: ak.MelFrontend(SR, top_db=math.inf), ["top_db"])
     lib_case("lib_mel_power_nan", "MelFrontend(power=nan)",
              lambda: ak.MelFrontend(SR, power=math.nan), ["power"])
-    lib_case("lib_mel_empty_batch", "MelFrontend on B=0",
-             lambda: ak.MelFrontend(SR, n_fft=256)(torch.zeros(0, 1, 1000)), ["empty batch"])
+    lib_case("lib_mel_empty_batch", "MelFrontend on B=0: an empty batch of features",
+             lambda: ak.MelFrontend(SR, n_fft=256, n_mels=32)(torch.zeros(0, 1, 1000)), [],
+             check=lambda y: tuple(y.shape[:3]) == (0, 1, 32), ok_expected=True)
     lib_case("lib_mel_empty_clip", "MelFrontend on T=0",
              lambda: ak.MelFrontend(SR, n_fft=256)(torch.zeros(2, 1, 0)), ["empty clips"])
     lib_case("lib_mel_short_clip", "MelFrontend on clips shorter than n_fft",
@@ -599,42 +492,28 @@ def _cases(shared: Path) -> list[Case]:
     lib_case("lib_degenerate_range", "Gain(gain_db=(3, 3)): a valid fixed gain",
              lambda: ak.Gain(gain_db=(3, 3), p=1.0)(x), [], ok_expected=True,
              check=lambda y: torch.allclose(y, x * 10 ** (3 / 20), atol=1e-6))
+
+
+_GROUPS = (_cli_errors, _cli_inputs, _cli_runs, _cli_resume, _data_trees, _data_sizes, _files,
+           _manifests, _library, *sweep_doc_runner.GROUPS, *sweep_doc_library.GROUPS)
+
+
+def _cases(shared: Path) -> list[Case]:
+    """Every case, each group of :data:`_GROUPS` in turn."""
+    cases = _Cases(shared)
+    for group in _GROUPS:
+        group(cases)
     return cases
 
 
+def doc_coverage(cases: list[Case]) -> list[str]:
+    """The ids of :data:`DOC_IDS` no case repeats (empty: the sweep holds every one)."""
+    held = {d for c in cases for d in c.doc}
+    return [d for d in DOC_IDS if d not in held]
+
+
 # ---------------------------------------------------------------------------
-# Classify and report
-
-
-def classify(case: Case, obs: Obs) -> tuple[str, str]:
-    if obs.exc is not None:
-        lines = [ln for ln in obs.exc.strip().splitlines() if ln.strip()]
-        return "traceback", lines[-1][:200] if lines else "exception"
-    if obs.error is not None:
-        msg = obs.error.strip()
-        named = all(t in msg for t in case.tokens)
-        last = msg.splitlines()[-1] if msg else ""
-        usage = msg.startswith("usage:")  # argparse: a usage line, then one error line
-        if obs.check is False:
-            return "silent change", last[:200]
-        if not named:
-            return "cryptic error", last[:200]
-        body = [ln for ln in msg.splitlines() if ln.strip() and not ln.startswith("warning:")
-                and not ln.startswith("run ")]
-        if len(body) > (2 if usage else 1):
-            return "cryptic error", f"{len(body)} lines: {last[:150]}"
-        return "one-line error", last[:200]
-    if obs.check is False:
-        return "silent change", "the result is wrong" + (f" ({obs.warned[:100]})"
-                                                         if obs.warned else "")
-    if case.tokens and all(t in obs.warned for t in case.tokens):
-        lines = obs.warned.splitlines()
-        first = next((ln for ln in lines if all(t in ln for t in case.tokens)),
-                     next((ln for ln in lines if case.tokens[0] in ln), lines[0]))
-        return "named warning + correct result", first.strip()[:200]
-    if case.ok_expected and not case.tokens:
-        return "correct result", "ok" + (f"; warned: {obs.warned[:80]}" if obs.warned else "")
-    return "silent change", "no error, and no warning naming " + ", ".join(case.tokens)
+# Run and report
 
 
 def run_cases(names: list[str] | None, out: Path, timeout: int = 180) -> list[Row]:
@@ -664,39 +543,61 @@ def run_cases(names: list[str] | None, out: Path, timeout: int = 180) -> list[Ro
         except Exception:
             outcome, detail = "traceback", traceback.format_exc().strip().splitlines()[-1][:200]
         rows.append(Row(c.name, c.category, c.what, outcome, detail.replace("|", "\\|"),
-                        time.time() - t0))
+                        time.time() - t0, c.doc))
     return rows
 
 
-def markdown(rows: list[Row]) -> str:
+def summary(rows: list[Row], seconds: float | None = None) -> str:
+    """One line: how many cases (of them, the 2026-12-06 ids), each outcome's count (the
+    bad ones always, zeros included), and the wall time."""
     counts = Counter(r.outcome for r in rows)
-    lines = [f"{len(rows)} kinds of bad or unusual input; " + ", ".join(
-        f"{counts[k]} {k}" for k in (*GOOD, "cryptic error", "traceback", "silent change",
-                                     "hang") if counts[k]), "",
-        "| case | category | input | outcome | what it said |", "|---|---|---|---|---|"]
+    ids = {d for r in rows for d in r.doc}
+    good = ", ".join(f"{counts[k]} {k}" for k in GOOD if counts[k])
+    bad = ", ".join(f"{counts[k]} {k}" for k in BAD)
+    took = "" if seconds is None else f"; {seconds:.0f} s"
+    return (f"{len(rows)} kinds of bad or unusual input ({len(ids)} of the {len(DOC_IDS)} "
+            f"ids of 2026-12-06); {good}; {bad}{took}")
+
+
+def markdown(rows: list[Row], seconds: float | None = None) -> str:
+    lines = [summary(rows, seconds), "",
+             "| case | doc | category | input | outcome | what it said | s |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.name} | {r.category} | {r.what} | {r.outcome} | {r.detail} |")
+        lines.append(f"| {r.name} | {' '.join(r.doc)} | {r.category} | {r.what} | "
+                     f"{r.outcome} | {r.detail} | {r.seconds:.1f} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.sweep_bad_inputs",
+    p = argparse.ArgumentParser(prog="python -m tools.sweep_bad_inputs",
                                 description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="folder for the cases' inputs and the table")
     p.add_argument("--only", help="comma list of case names")
     p.add_argument("--timeout", type=int, default=180, help="seconds per case (default 180)")
+    p.add_argument("--budget", type=float, help="fail when the whole sweep takes longer "
+                   "(seconds; CI: 180)")
+    p.add_argument("--quiet", action="store_true", help="print only the cases that are not "
+                   "good and the summary line (the whole table is in <out>/sweep.md)")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    t0 = time.time()
     try:
         rows = run_cases(names, Path(args.out), args.timeout)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    table = markdown(rows)
+    seconds = time.time() - t0
+    table = markdown(rows, seconds)
     Path(args.out, "sweep.md").write_text(table)
-    print(table)
     bad = [r for r in rows if not r.good]
+    print(markdown(bad, seconds) if args.quiet else table)
+    print(summary(rows, seconds))
+    if args.budget is not None and seconds > args.budget:
+        print(f"error: the sweep took {seconds:.0f} s, over its budget of {args.budget:g} s",
+              file=sys.stderr)
+        return 1
     return 1 if bad else 0
 
 

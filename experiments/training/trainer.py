@@ -1,6 +1,6 @@
 """One (arm, seed) run: device-resident data, one augkit chain, train, evaluate.
 
-The dataset lives on the training device (:class:`~experiments.data.AudioSet`);
+The dataset lives on the training device (:class:`~experiments.data.audioset.AudioSet`);
 a batch is an index slice of a device-side permutation, cropped per example on
 the device. Evaluation averages logits over crops that cover each whole clip
 (multi-crop, as many crops as that clip's own length needs) and also reports the
@@ -8,11 +8,10 @@ single centre crop. The epoch is selected on validation; the test split, if any,
 is read once, at that epoch's weights, after training. A non-finite loss stops
 the run: it is returned with ``status="failed"`` and the reason.
 
-How long a run trains is the config's ``protocol``: ``"fixed"`` trains ``epochs``
-epochs on ``schedule``; ``"converge"`` (:class:`Convergence`) warms up, holds the
-learning rate until validation stops improving (or the cap comes near), then decays
-it linearly to 0, so that every arm ends fully decayed, each after as many epochs as
-it needed.
+A unit trains its arm's chain (:class:`~experiments.arms.Arm`) with the run's
+:class:`Recipe`: the ``model`` and ``optim`` config groups (:func:`build_model`,
+:func:`~experiments.training.optim.build_optimizer`; how long it trains is
+:mod:`experiments.training.optim`'s), the crop length and ``compile``.
 
 Under ``torchrun`` (a default process group of K > 1 processes) one run is
 data-parallel: every rank holds the dataset on its own device, takes its 1/K of
@@ -39,9 +38,10 @@ from torch import Tensor, nn
 
 import augkit as ak
 
-from .arms import arm_normalize, config_chain, context_for
-from .config import Config
-from .data import AudioSet
+from ..arms import Arm
+from ..config import Config, ModelConfig, OptimConfig
+from ..data.audioset import AudioSet
+from .optim import Convergence, build_optimizer
 from .results import EpochLog, Metrics, RunResult
 
 
@@ -129,138 +129,15 @@ def evaluate(model: nn.Module, chain: ak.Compose, data: AudioSet, idx: Tensor, c
     )
 
 
-def lr_lambda(schedule: str, epochs: int, warmup_epochs: float, steps_per_epoch: int,
-              step_size: int = 10, gamma: float = 0.1, warmup_start_factor: float = 0.1
-              ) -> Callable[[int], float]:
-    """The lr factor of optimizer step ``step`` (0-based), for ``LambdaLR``.
-
-    ``"cosine"``: linear warmup then cosine decay, per step. ``"constant"``: 1.
-    ``"step"``: per epoch, exactly what torch's ::
-
-        SequentialLR(opt, [LinearLR(opt, start_factor=s, total_iters=W),
-                           StepLR(opt, step_size, gamma)], milestones=[W])
-
-    gives when stepped once per epoch (``s = warmup_start_factor``, ``W =
-    warmup_epochs``, a whole number): epoch ``e < W`` trains at ``s + (1 - s) * e /
-    W`` (``s`` at epoch 0, the full lr first at epoch ``W``), epoch ``e >= W`` at
-    ``gamma ** ((e - W) // step_size)``: SequentialLR restarts StepLR at the milestone,
-    so the decays count from the end of the warmup (W=5, step 10: epochs 5-14 at lr,
-    15-24 at lr/10, 25-29 at lr/100). Every step of an epoch has that epoch's factor:
-    the lr changes at epoch boundaries only. ``W = 0`` is StepLR alone.
-    """
-    total = epochs * steps_per_epoch
-    warm = int(round(warmup_epochs * steps_per_epoch))
-    warm_epochs = int(round(warmup_epochs))
-
-    def f(step: int) -> float:
-        if schedule == "constant":
-            return 1.0
-        if schedule == "step":
-            epoch = step // steps_per_epoch
-            if epoch < warm_epochs:
-                return warmup_start_factor + (1.0 - warmup_start_factor) * epoch / warm_epochs
-            return gamma ** ((epoch - warm_epochs) // step_size)
-        if step < warm:
-            return (step + 1) / warm
-        t = (step - warm) / max(1, total - warm)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-
-    return f
-
-
-def decay_epochs(epochs_so_far: int) -> int:
-    """Epochs of the converge protocol's final linear decay: ``max(3, ceil(20%))`` of the
-    epochs trained before it."""
-    return max(3, math.ceil(0.2 * epochs_so_far))
-
-
-def last_start(max_epochs: int) -> int:
-    """The last epoch after which the decay can start and still end by ``max_epochs``."""
-    e = max_epochs
-    while e > 1 and e + decay_epochs(e) > max_epochs:
-        e -= 1
-    return e
-
-
-class Convergence:
-    """The ``converge`` protocol: the lr factor of each step, and when to stop.
-
-    Linear warmup over ``warmup_epochs`` (per step), then a constant lr. After each
-    epoch, the mean validation accuracy of the last 3 epochs is compared with the
-    best such mean so far: a rise of at least one validation clip's worth
-    (``1 / n_val``) resets the count, anything less adds one. When the count reaches
-    ``patience`` (**converged**), or at epoch :func:`last_start` of ``max_epochs``
-    (**cap**: not converged), the lr decays linearly to 0 over :func:`decay_epochs`
-    more epochs, and the run ends there; the epoch is then selected on validation as
-    in every run. Every arm thus ends fully decayed and within ``max_epochs``.
-
-    ``factor(step)`` is the ``LambdaLR`` function; ``update(epoch, val_acc)`` returns
-    whether to train another epoch. ``reason`` is ``"patience"`` or ``"cap"`` once the
-    decay started, and ``decay_from`` that epoch.
-    """
-
-    def __init__(self, steps_per_epoch: int, warmup_epochs: float, max_epochs: int,
-                 patience: int, n_val: int) -> None:
-        self.steps, self.max_epochs, self.patience = steps_per_epoch, max_epochs, patience
-        self.warm = int(round(warmup_epochs * steps_per_epoch))
-        self.min_rise = 1.0 / max(1, n_val)
-        self.accs: list[float] = []
-        self.best = -math.inf
-        self.since = 0
-        self.reason: str | None = None
-        self.decay_from: int | None = None
-        self._decay: tuple[int, int] | None = None  # (first step, steps)
-        self.end: int | None = None
-
-    def factor(self, step: int) -> float:
-        if step < self.warm:
-            return (step + 1) / self.warm
-        if self._decay is None:
-            return 1.0
-        first, n = self._decay
-        return max(0.0, 1.0 - (step - first + 1) / n)
-
-    def update(self, epoch: int, val_acc: float) -> bool:
-        """Record epoch ``epoch``'s validation accuracy; ``True``: train another epoch."""
-        if self.end is not None:
-            return epoch < self.end
-        self.accs.append(val_acc)
-        if len(self.accs) >= 3:
-            mean = sum(self.accs[-3:]) / 3
-            if mean >= self.best + self.min_rise - 1e-9:
-                self.best, self.since = mean, 0
-            else:
-                self.since += 1
-        if self.since >= self.patience:
-            self.reason = "patience"
-        elif epoch >= last_start(self.max_epochs):
-            self.reason = "cap"
-        else:
-            return True
-        n = decay_epochs(epoch)
-        self.decay_from, self.end = epoch, epoch + n
-        self._decay = (epoch * self.steps, n * self.steps)
-        return True
-
-
-def build_model(cfg: Config, num_classes: int, device: torch.device) -> nn.Module:
-    adapter = ak.InputAdapter(out_chans=3, size=cfg.input_size) if cfg.tutorial_input else None
-    model = ak.create_backbone(cfg.backbone, num_classes, in_chans=1, pretrained=cfg.pretrained,
-                               input_adapter=adapter, **cfg.backbone_kwargs)
+def build_model(model: ModelConfig, num_classes: int, device: torch.device) -> nn.Module:
+    """The backbone of the ``model`` group, channels-last on ``device``."""
+    adapter = (ak.InputAdapter(out_chans=3, size=model.input_size) if model.tutorial_input
+               else None)
+    net = ak.create_backbone(model.backbone, num_classes, in_chans=1,
+                             pretrained=model.pretrained, input_adapter=adapter,
+                             **model.backbone_kwargs)
     # channels_last: faster convolutions on CUDA (tensor cores) and on CPU (oneDNN).
-    return model.to(device, memory_format=torch.channels_last)
-
-
-def build_optimizer(cfg: Config, model: nn.Module, steps_per_epoch: int,
-                    convergence: Convergence | None = None):
-    """``(optimizer, per-step scheduler)`` from the config's optimisation fields; with
-    ``convergence``, its :meth:`Convergence.factor` is the schedule."""
-    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    f = convergence.factor if convergence is not None else lr_lambda(
-        cfg.schedule, cfg.epochs, cfg.warmup_epochs, steps_per_epoch, cfg.step_size,
-        cfg.gamma, cfg.warmup_start_factor)
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, f)
+    return net.to(device, memory_format=torch.channels_last)
 
 
 @dataclass
@@ -335,9 +212,21 @@ class Trainer:
         self.sched.step()
         return logits, loss
 
-    def epoch(self, on_first_batch: Callable[[Tensor, Tensor], None] | None = None
+    @torch.no_grad()
+    def clean(self, wave: Tensor) -> Tensor:
+        """The model input of crops ``wave`` without augmentation (the chain in eval mode)."""
+        self.chain.eval()
+        try:
+            return self.chain(wave)
+        finally:
+            self.chain.train()
+
+    def epoch(self, on_first_batch: Callable[[Tensor, Tensor, Tensor], None] | None = None
               ) -> tuple[float, float, float]:
-        """Train one epoch; returns ``(mean loss, accuracy, clips/s)`` (over all ranks)."""
+        """Train one epoch; returns ``(mean loss, accuracy, clips/s)`` (over all ranks).
+
+        ``on_first_batch(crops, clean input, augmented input)`` sees the first batch.
+        """
         self.model.train()
         self.chain.train()
         device = self.train_idx.device
@@ -349,7 +238,7 @@ class Trainer:
         for s in range(self.steps):
             wave, x, target = self.batch(s, perm)
             if on_first_batch is not None and s == 0:
-                on_first_batch(wave, x)
+                on_first_batch(wave, self.clean(wave), x)
             logits, loss = self.train_step(x, target)
             loss_sum += loss.detach()
             correct += (logits.argmax(1) == target.argmax(1)).sum()
@@ -396,25 +285,38 @@ def fit_normalizer(chain: ak.Compose, data: AudioSet, train_idx: Tensor, crop_le
             "frames": int(norm.count)}
 
 
-def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSet,
-                 train_idx: Tensor, normalize: str | None = None, n_val: int = 1) -> Trainer:
-    """Seed, build the chain, model (DDP in a process group), optimizer and generators.
+@dataclass
+class Recipe:
+    """How every unit of a run trains, whatever its arm: the ``model`` and ``optim``
+    config groups, the crop length (``data.crop_seconds``) and ``runtime.compile``."""
 
-    ``normalize``: the chain's normalisation (default: the config's); ``n_val``: the
-    validation clips, whose one clip's worth is the converge protocol's least rise.
+    model: ModelConfig
+    optim: OptimConfig
+    crop_seconds: float
+    compile: bool = False
+
+    @classmethod
+    def of(cls, cfg: Config) -> Recipe:
+        return cls(cfg.model, cfg.optim, cfg.data.crop_seconds, cfg.runtime.compile)
+
+
+def make_trainer(chain: ak.Compose, recipe: Recipe, seed: int, data: AudioSet,
+                 train_idx: Tensor, n_val: int = 1) -> Trainer:
+    """Seed, then a copy of ``chain``, the model (DDP in a process group), the optimiser
+    and the generators, on the data's device.
+
+    ``n_val``: the validation clips, whose one clip's worth is the converge protocol's
+    least rise.
     """
     rank, world = rank_world()
     device = data.labels.device
+    optim = recipe.optim
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed if world == 1
                                                      else rank_seed(seed, rank))
     order = None if world == 1 else torch.Generator(device=device).manual_seed(seed)
-    crop_len = int(round(cfg.crop_seconds * data.sample_rate))
-    ctx = context_for(cfg, data.sample_rate, len(data.classes))
-    chain = config_chain(cfg, augmentations, ctx,
-                         cfg.normalize if normalize is None else normalize).to(device)
-    model = build_model(cfg, len(data.classes), device)
-    bs = min(cfg.batch_size, train_idx.shape[0])
+    model = build_model(recipe.model, len(data.classes), device)
+    bs = min(optim.batch_size, train_idx.shape[0])
     step_fn: nn.Module = model
     if world > 1:
         if bs < world:
@@ -425,12 +327,13 @@ def make_trainer(cfg: Config, augmentations: list[str], seed: int, data: AudioSe
         step_fn = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     steps = max(1, train_idx.shape[0] // bs)
-    conv = (Convergence(steps, cfg.warmup_epochs, cfg.max_epochs, cfg.patience, n_val)
-            if cfg.protocol == "converge" else None)
-    opt, sched = build_optimizer(cfg, model, steps, conv)
-    return Trainer(model, torch.compile(step_fn) if cfg.compile else step_fn, chain, opt, sched,
-                   data, train_idx, bs, crop_len, cfg.label_smoothing, gen,
-                   autocast=device.type == "cuda", order_generator=order, rank=rank,
+    conv = (Convergence(steps, optim.warmup_epochs, optim.max_epochs, optim.patience, n_val)
+            if optim.protocol == "converge" else None)
+    opt, sched = build_optimizer(optim, model, steps, conv)
+    return Trainer(model, torch.compile(step_fn) if recipe.compile else step_fn,
+                   copy.deepcopy(chain).to(device), opt, sched, data, train_idx, bs,
+                   int(round(recipe.crop_seconds * data.sample_rate)), optim.label_smoothing,
+                   gen, autocast=device.type == "cuda", order_generator=order, rank=rank,
                    world=world, convergence=conv)
 
 
@@ -440,90 +343,91 @@ def _sync_buffers(model: nn.Module) -> None:
         dist.broadcast(b, 0)
 
 
-def train_run(cfg: Config, arm: str, augmentations: list[str], seed: int, fold: int | None,
-              data: AudioSet, splits: dict[str, Tensor],
-              on_epoch: Callable[[EpochLog], None] | None = None,
-              on_examples: Callable[[Tensor, Tensor], None] | None = None) -> RunResult:
+def train_run(arm: Arm, recipe: Recipe, seed: int, fold: int | None, data: AudioSet,
+              splits: dict[str, Tensor], on_epoch: Callable[[EpochLog], None] | None = None,
+              on_examples: Callable[[Tensor, Tensor, Tensor], None] | None = None
+              ) -> RunResult:
     """Train one arm with one seed on ``data`` (on the training device).
 
     Args:
-        cfg: Resolved config.
-        arm, augmentations: The arm's name and the augmentations it turns on.
+        arm: The arm, built (its chain is copied, not changed).
+        recipe: The run's :class:`Recipe`.
         seed: Seeds the model init, the batch order, crops and augmentations.
         fold: The fold (``None`` without k-fold), recorded in the result.
         data: Clips on the training device.
         splits: ``{"train", "val"[, "test"]}`` index tensors on the same device.
         on_epoch: Called with each epoch's :class:`EpochLog` (logging, progress).
-        on_examples: Called once with the first batch's raw crops and model input.
+        on_examples: Called once with the first batch's raw crops, clean model input and
+            augmented model input.
 
     In a process group (``torchrun``) every rank calls this with its own copy of the
     data; all return the same result (see the module's docstring).
     """
-    device = data.labels.device
-    normalize = arm_normalize(arm, cfg.normalize)
-    trainer = make_trainer(cfg, augmentations, seed, data, splits["train"], normalize,
+    optim = recipe.optim
+    trainer = make_trainer(arm.chain, recipe, seed, data, splits["train"],
                            n_val=int(splits["val"].shape[0]))
-    model, chain, opt, bs, crop_len = (trainer.model, trainer.chain, trainer.opt,
-                                       trainer.batch_size, trainer.crop_len)
-    stats = fit_normalizer(chain, data, splits["train"], crop_len, cfg.eval_batch_size)
+    model, chain = trainer.model, trainer.chain
+    stats = fit_normalizer(chain, data, splits["train"], trainer.crop_len,
+                           optim.eval_batch_size)
     extra = {} if stats is None else {"norm_stats": stats}
     conv = trainer.convergence
-    world = trainer.world
-    where = device_label(device) if world == 1 else f"{world} x {device_label(device)}"
 
     def evaluate_on(split: str) -> Metrics:
-        if world > 1:
+        if trainer.world > 1:
             _sync_buffers(model)
-        return evaluate(model, chain, data, splits[split], crop_len, cfg.eval_batch_size,
-                        trainer.autocast)
+        return evaluate(model, chain, data, splits[split], trainer.crop_len,
+                        optim.eval_batch_size, trainer.autocast)
 
     t_start, train_time = time.perf_counter(), 0.0
     history: list[EpochLog] = []
     best: tuple[tuple[float, float], int, Metrics, dict] | None = None
-    epoch, more = 0, True
+    more = True
     while more:
-        epoch += 1
+        epoch = len(history) + 1
         loss, acc, clips_per_s = trainer.epoch(on_examples if epoch == 1 else None)
-        train_time += trainer.steps * bs / clips_per_s
+        train_time += trainer.steps * trainer.batch_size / clips_per_s
         val = evaluate_on("val")
-        history.append(EpochLog(epoch, loss, acc, opt.param_groups[0]["lr"], clips_per_s,
-                                val.loss, val.acc, val.acc_centre, val.f1))
-        if not (math.isfinite(loss) and math.isfinite(val.loss)):
-            what = "training" if not math.isfinite(loss) else "validation"
-            value = loss if not math.isfinite(loss) else val.loss
-            if on_epoch is not None:
-                on_epoch(history[-1])
-            return RunResult(
-                arm=arm, seed=seed, fold=fold, augmentations=list(augmentations),
-                selected_epoch=0, val=None, test=None, history=history,
-                final_train_acc=acc, final_train_loss=loss, final_val_acc=val.acc,
-                final_val_f1=val.f1, final_test_acc=None,
-                time_s=time.perf_counter() - t_start,
-                train_clips_per_s=epoch * trainer.steps * bs / train_time,
-                params=sum(p.numel() for p in model.parameters()), device=where,
-                threads=torch.get_num_threads(), normalize=normalize, protocol=cfg.protocol,
-                stop="diverged", extra=extra, status="failed",
-                error=f"the {what} loss is not finite ({value}) at epoch {epoch}: training "
-                      f"diverged (lr {cfg.lr:g}); try a lower --lr")
-        if best is None or (val.acc, -val.loss) > best[0]:
-            best = ((val.acc, -val.loss), epoch, val, copy.deepcopy(model.state_dict()))
+        history.append(EpochLog(epoch, loss, acc, trainer.opt.param_groups[0]["lr"],
+                                clips_per_s, val.loss, val.acc, val.acc_centre, val.f1))
         if on_epoch is not None:
             on_epoch(history[-1])
-        more = conv.update(epoch, val.acc) if conv is not None else epoch < cfg.epochs
+        if not (math.isfinite(loss) and math.isfinite(val.loss)):
+            what, value = ("training", loss) if not math.isfinite(loss) else ("validation",
+                                                                             val.loss)
+            return _result(arm, seed, fold, trainer, history, train_time, t_start, extra,
+                           stop="diverged", status="failed",
+                           error=f"the {what} loss is not finite ({value}) at epoch {epoch}: "
+                                 f"training diverged (lr {optim.lr:g}); try a lower --lr")
+        if best is None or (val.acc, -val.loss) > best[0]:
+            best = ((val.acc, -val.loss), epoch, val, copy.deepcopy(model.state_dict()))
+        more = conv.update(epoch, val.acc) if conv is not None else epoch < optim.epochs
     test = None
     if "test" in splits:  # read once, at the epoch selected on validation
         model.load_state_dict(best[3])
         test = evaluate_on("test")
-    last = history[-1]
     if conv is not None:
         extra["decay_from"] = conv.decay_from
+    return _result(arm, seed, fold, trainer, history, train_time, t_start, extra,
+                   stop="budget" if conv is None else conv.reason, selected_epoch=best[1],
+                   val=best[2], test=test)
+
+
+def _result(arm: Arm, seed: int, fold: int | None, trainer: Trainer, history: list[EpochLog],
+            train_time: float, t_start: float, extra: dict, **outcome) -> RunResult:
+    """The :class:`RunResult` of a unit that trained ``history`` (``outcome``: how it
+    ended: ``stop``, and ``val``/``test``/``selected_epoch`` or ``status``/``error``)."""
+    device = trainer.data.labels.device
+    where = (device_label(device) if trainer.world == 1
+             else f"{trainer.world} x {device_label(device)}")
+    last = history[-1]
+    outcome = {"selected_epoch": 0, "val": None, "test": None, **outcome}
     return RunResult(
-        arm=arm, seed=seed, fold=fold, augmentations=list(augmentations),
-        selected_epoch=best[1], val=best[2], test=test, history=history,
-        final_train_acc=last.train_acc, final_train_loss=last.train_loss,
+        arm=arm.name, seed=seed, fold=fold, augmentations=list(arm.augmentations),
+        history=history, final_train_acc=last.train_acc, final_train_loss=last.train_loss,
         final_val_acc=last.val_acc, final_val_f1=last.val_f1, final_test_acc=None,
         time_s=time.perf_counter() - t_start,
-        train_clips_per_s=len(history) * trainer.steps * bs / train_time,
-        params=sum(p.numel() for p in model.parameters()), device=where,
-        threads=torch.get_num_threads(), normalize=normalize, protocol=cfg.protocol,
-        stop="budget" if conv is None else conv.reason, extra=extra)
+        train_clips_per_s=len(history) * trainer.steps * trainer.batch_size / train_time,
+        params=sum(p.numel() for p in trainer.model.parameters()), device=where,
+        threads=torch.get_num_threads(), normalize=arm.normalize,
+        protocol="fixed" if trainer.convergence is None else "converge", extra=extra,
+        **outcome)
