@@ -36,7 +36,9 @@ def frame_chunk_size(n_rows: int, n_frames: int, n_fft: int, device: torch.devic
     if device.type != "cpu":
         return n_frames
     if target_bytes is None:
-        target_bytes = CHUNK_BYTES_PER_2_THREADS * max(1, torch.get_num_threads() // 2)
+        # torch.compile cannot trace the thread query (fullgraph): there, the 2-thread size.
+        threads = 2 if torch.compiler.is_compiling() else torch.get_num_threads()
+        target_bytes = CHUNK_BYTES_PER_2_THREADS * max(1, threads // 2)
     per_frame = max(1, n_rows) * n_fft * 4
     return max(1, min(n_frames, target_bytes // per_frame))
 
