@@ -18,6 +18,36 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
+def name_steps(items, label: str, check=None) -> OrderedDict[str, nn.Module]:
+    """Name each of ``items`` (modules or ``(name, module)`` pairs) as :class:`Compose` does.
+
+    Unnamed modules get their class name in snake case (``gain``, ``gain_2``, ...).
+    ``check(i, module)`` validates each module first; ``label`` starts the messages
+    about names (``"Compose step name"``).
+    """
+    named: OrderedDict[str, nn.Module] = OrderedDict()
+    for i, item in enumerate(items):
+        name, module = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
+        if check is not None:
+            check(i, module)
+        if name is None:
+            base = name = _snake(type(module).__name__)
+            k = 2
+            while name in named:
+                name, k = f"{base}_{k}", k + 1
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"{label} {name!r} must be a non-empty string without '.'")
+        if name in named:
+            raise ValueError(f"{label} {name!r} is used twice")
+        named[name] = module
+    return named
+
+
+def _check_step(i: int, module) -> None:
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"Compose steps must be nn.Modules, got {type(module).__name__}")
+
+
 class Compose(nn.Module):
     """Apply steps in order; every step has a name and can be disabled.
 
@@ -67,22 +97,7 @@ class Compose(nn.Module):
                  num_classes: int | None = None) -> None:
         super().__init__()
         items = list(steps.items()) if isinstance(steps, Mapping) else list(steps)
-        named: OrderedDict[str, nn.Module] = OrderedDict()
-        for item in items:
-            name, module = item if isinstance(item, tuple) else (None, item)
-            if not isinstance(module, nn.Module):
-                raise ValueError(f"Compose steps must be nn.Modules, got {type(module).__name__}")
-            if name is None:
-                base = name = _snake(type(module).__name__)
-                k = 2
-                while name in named:
-                    name, k = f"{base}_{k}", k + 1
-            if not isinstance(name, str) or not name or "." in name:
-                raise ValueError(f"Compose step name {name!r} must be a non-empty string "
-                                 "without '.'")
-            if name in named:
-                raise ValueError(f"Compose step name {name!r} is used twice")
-            named[name] = module
+        named = name_steps(items, "Compose step name", _check_step)
         self.steps = nn.ModuleDict(named)
         self.disabled: frozenset[str] = frozenset()
         self.disable(*disabled)

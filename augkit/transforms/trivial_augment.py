@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ._base import Params, RandomTransform
 
 # One real sibling dependency: entries are named exactly as Compose names its steps.
-from .compose import _snake
+from .compose import name_steps
 
 
 def _domain(t: RandomTransform) -> str | None:
@@ -33,26 +33,16 @@ def _named(transforms) -> OrderedDict[str, RandomTransform]:
                         f"or a dict name -> module, got {type(transforms).__name__}")
     if not items:
         raise ValueError("transforms must hold at least one RandomTransform, got none")
-    named: OrderedDict[str, RandomTransform] = OrderedDict()
-    for i, item in enumerate(items):
-        name, module = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
-        if not isinstance(module, RandomTransform):
-            raise TypeError(f"transforms[{i}] must be an augkit RandomTransform, got "
-                            f"{type(module).__name__}")
-        if module.uses_target:
-            raise ValueError(f"transforms[{i}] ({type(module).__name__}) transforms targets; "
-                             "TrivialAugment takes signal transforms only")
-        if name is None:
-            base = name = _snake(type(module).__name__)
-            k = 2
-            while name in named:
-                name, k = f"{base}_{k}", k + 1
-        if not isinstance(name, str) or not name or "." in name:
-            raise ValueError(f"transforms: name {name!r} must be a non-empty string without '.'")
-        if name in named:
-            raise ValueError(f"transforms: name {name!r} is used twice")
-        named[name] = module
-    return named
+    return name_steps(items, "transforms: name", _check_entry)
+
+
+def _check_entry(i: int, module) -> None:
+    if not isinstance(module, RandomTransform):
+        raise TypeError(f"transforms[{i}] must be an augkit RandomTransform, got "
+                        f"{type(module).__name__}")
+    if module.uses_target:
+        raise ValueError(f"transforms[{i}] ({type(module).__name__}) transforms targets; "
+                         "TrivialAugment takes signal transforms only")
 
 
 def _num_ops(value, k: int) -> tuple[int, int]:
