@@ -35,6 +35,7 @@ import os
 import struct
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -309,7 +310,8 @@ def _grouped_warning(source: Path, groups: dict[str, list[str]], total: int,
 def load_dataset(path: str | os.PathLike, sample_rate: int, cache_dir: str | os.PathLike,
                  max_seconds: float | None = None, progress: bool = True,
                  nonfinite: str = "skip", truncated: str = "skip",
-                 listed_in: str | None = None) -> AudioSet:
+                 listed_in: str | None = None,
+                 select: Callable[[Scan], Scan] | None = None) -> AudioSet:
     """Decode a dataset once into one packed int16 tensor, cached in ``cache_dir``.
 
     Files are decoded with soundfile, averaged to mono, resampled to ``sample_rate``
@@ -349,6 +351,9 @@ def load_dataset(path: str | os.PathLike, sample_rate: int, cache_dir: str | os.
             the warning). (Default: ``"skip"``)
         listed_in: Where the caller writes the full list (the runner: its
             ``config.json``), said at the end of the warning. (Default: ``None``)
+        select: Narrows the scanned clips before anything is hashed, cached or
+            decoded (the recipe search: train and validation only, so no test
+            file is opened). (Default: ``None``: every clip)
 
     Returns:
         An :class:`AudioSet` on the CPU: ``samples`` ``(lengths.sum(),)`` int16 (the
@@ -362,6 +367,8 @@ def load_dataset(path: str | os.PathLike, sample_rate: int, cache_dir: str | os.
     """
     sample_rate = _check_options(sample_rate, max_seconds, nonfinite, truncated)
     scan = scan_clips(path)
+    if select is not None:
+        scan = select(scan)
     key = _cache_key(scan, sample_rate, max_seconds, nonfinite, truncated)
     cache = Path(cache_dir).expanduser() / f"{scan.source.stem}-sr{sample_rate}-{key[:16]}.pt"
     blob = _load_cache(cache, key)

@@ -60,8 +60,7 @@ import torch
 from .. import config as C
 from ..arms import build_arm
 from ..data.audioset import AudioSet
-from ..data.decode import _audioset, _decode_files, _merge
-from ..data.scan import scan_clips
+from ..data.decode import load_dataset
 from ..io import atomic_write_json
 from ..plan import _scan_set, dataset_path, make_all_splits
 from ..scale.ray_grid import pack, unpack
@@ -227,31 +226,28 @@ def load_train_val(cfg: C.Config, progress: bool = False
     ``runtime.fold`` (0 by default).
     """
     path = dataset_path(cfg.data, cfg.runtime.cache_dir, progress)
-    scan = scan_clips(path)
     fold = None if cfg.data.split != "kfold" else int(cfg.runtime.fold)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        splits, _ = make_all_splits(cfg.data, cfg.runtime.allow_missing_classes,
-                                    _scan_set(scan), [fold])
-    split = splits[fold]
-    keep = sorted({int(i) for k in ("train", "val") for i in split[k].tolist()})
-    sub = dataclasses.replace(
-        scan, files=[scan.files[i] for i in keep], ids=[scan.ids[i] for i in keep],
-        labels=[scan.labels[i] for i in keep],
-        splits=None if scan.splits is None else [scan.splits[i] for i in keep])
-    if sub.classes != scan.classes:
-        raise ValueError(f"classes {sorted(set(scan.classes) - set(sub.classes))} have no "
-                         "training or validation clip")
-    sr = cfg.frontend.sample_rate
-    decoded = _decode_files(sub, list(range(len(keep))), sr, cfg.data.max_seconds, "skip",
-                            "skip", progress)
-    fresh = {sub.ids[i]: (a, info) for i, (a, info) in enumerate(decoded) if a is not None}
-    failed = sorted(sub.ids[i] for i, (a, _) in enumerate(decoded) if a is None)
-    if failed:
-        warnings.warn(f"dataset {scan.source}: {len(failed)} training/validation file(s) "
-                      f"could not be decoded and are left out: {', '.join(failed[:5])}",
-                      stacklevel=2)
-    ds = _audioset(sub, _merge(sub.ids, None, {}, fresh), sr, failed)
+    seen: dict = {}
+
+    def train_and_val(scan):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            splits, _ = make_all_splits(cfg.data, cfg.runtime.allow_missing_classes,
+                                        _scan_set(scan), [fold])
+        keep = sorted({int(i) for k in ("train", "val") for i in splits[fold][k].tolist()})
+        sub = dataclasses.replace(
+            scan, files=[scan.files[i] for i in keep], ids=[scan.ids[i] for i in keep],
+            labels=[scan.labels[i] for i in keep],
+            splits=None if scan.splits is None else [scan.splits[i] for i in keep])
+        if sub.classes != scan.classes:
+            raise ValueError(f"classes {sorted(set(scan.classes) - set(sub.classes))} have "
+                             "no training or validation clip")
+        seen.update(scan=scan, split=splits[fold])
+        return sub
+
+    ds = load_dataset(path, cfg.frontend.sample_rate, cfg.runtime.cache_dir,
+                      cfg.data.max_seconds, progress, select=train_and_val)
+    scan, split = seen["scan"], seen["split"]
     row = {clip_id: k for k, clip_id in enumerate(ds.ids)}
     out = {k: torch.tensor([row[scan.ids[int(i)]] for i in split[k].tolist()
                             if scan.ids[int(i)] in row], dtype=torch.int64)
