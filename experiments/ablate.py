@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 from . import config as C
 from .arms import expand_arms, features_for_display
 from .data.splits import SPLIT_KINDS
+from .exit import exit_with
 from .io import atomic_write_json, no_room
 from .lock import OutLock
 from .plan import (
@@ -533,4 +534,4 @@ if __name__ == "__main__":
         _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # main() handles it
     warnings.filterwarnings("ignore", message=".*TorchCodec.*")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(main())
+    exit_with(main())

@@ -667,3 +667,23 @@ def test_sweep_script_cases_are_good(tmp_path):
     assert [r.name for r in rows] == names
     assert all(r.good for r in rows), [(r.name, r.outcome, r.detail) for r in rows]
     assert "| case |" in sweep.markdown(rows)
+
+
+def test_exit_status_survives_an_interrupted_string_eval(tmp_path):
+    """Item 12: CPython 3.12 under ``-m`` dies by SIGINT at exit (status -2 to a Python
+    parent) once a KeyboardInterrupt has ended a string exec anywhere in the run, which a
+    Ctrl-C during a dataclass's creation does; the entry points keep their 130."""
+    pkg = tmp_path / "interrupted_eval"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(
+        "from experiments.exit import exit_with\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt', {})\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "exit_with(130)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "interrupted_eval"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr

@@ -1,7 +1,7 @@
 """``python -m experiments.search``: see :mod:`experiments.search.run`."""
 
-import sys
+from experiments.exit import exit_with
 
 from .run import main
 
-sys.exit(main())
+exit_with(main())
