@@ -14,6 +14,7 @@ from importlib.util import find_spec
 
 from . import banks, functional, transforms
 from .transforms import *  # noqa: F403  (the names are listed once, in augkit.transforms)
+from .transforms import load_compose, save_compose
 
 __version__ = "0.2.0"
 
@@ -54,4 +55,4 @@ def __dir__() -> list[str]:
 # The backbone names are exported where their dependencies are installed, so that
 # `from augkit import *` works on a core install too.
 __all__ = [*transforms.__all__, *(_BACKBONE_NAMES if _has_backbone_deps() else ()),
-           "banks", "functional", "__version__"]
+           "load_compose", "save_compose", "banks", "functional", "__version__"]

@@ -25,7 +25,24 @@ ROLE = re.compile(r":(?:class|func|meth|data|attr|mod|exc|obj):<code>(~?)([^<]*)
 GPU_TABLES = "<!-- gpu-check-tables -->"
 
 
+#: Where a page gets the search space: every augmentation with its magnitude ``m``, and
+#: those left out with the reason (``experiments.search.space``, the data itself).
+SEARCH_SPACE = "<!-- search-space-table -->"
+
+
+def search_space_table() -> str:
+    from experiments.search import space as S
+
+    rows = ["| augmentation | what m moves (m = 0: left out) |", "| --- | --- |"]
+    rows += [f"| `{n}` | {m.what} |" for n, m in S.MAGNITUDES.items()]
+    rows += ["", "Not searchable:", ""]
+    rows += [f"- `{n}`: {why}" for n, why in S.EXCLUDED.items()]
+    return "\n".join(rows)
+
+
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
+    if SEARCH_SPACE in markdown:
+        markdown = markdown.replace(SEARCH_SPACE, search_space_table())
     if GPU_TABLES not in markdown:
         return markdown
     from benchmarks import gpu_report

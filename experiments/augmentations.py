@@ -186,12 +186,16 @@ TRIVIAL_OPS = ("gain", "noise", "colored_noise", "lowpass", "highpass", "bandsto
 
 
 def trivial_arm(context: Context, ops: tuple[str, ...] | str = TRIVIAL_OPS,
+                op_settings: dict[str, dict[str, Any]] | None = None,
                 **settings: Any) -> ak.TrivialAugment:
     """:class:`augkit.TrivialAugment` over waveform arms, each built by its own entry, ``p=1``.
 
     Args:
         context: The run's :class:`Context` (the ops' builders get it).
         ops: Waveform arm names, a list or ``"a,b"``. (Default: :data:`TRIVIAL_OPS`)
+        op_settings: Settings per op that replace the run's ``augment.<op>`` for this arm
+            only: the search's confirmation keeps ``trivial`` at the preset's settings
+            while its recipe changes those families. (Default: the run's ``augment``)
         **settings: Passed to :class:`augkit.TrivialAugment` (``num_ops``, ``p``, ...).
     """
     names = [n.strip() for n in ops.split(",")] if isinstance(ops, str) else list(ops)
@@ -200,8 +204,17 @@ def trivial_arm(context: Context, ops: tuple[str, ...] | str = TRIVIAL_OPS,
     if bad:
         raise ValueError(f"ops {bad} are not waveform arms; choose from {wave}")
 
+    if op_settings is not None and not (isinstance(op_settings, dict) and all(
+            isinstance(v, dict) for v in op_settings.values())):
+        raise ValueError("op_settings must map op names to settings, e.g. "
+                         '{"colored_noise": {"snr_db": [10, 30]}}')
+    unused = sorted(set(op_settings or {}) - set(names))
+    if unused:
+        raise ValueError(f"op_settings names {unused}, which are not among the ops {names}")
+    source = context.augment if op_settings is None else op_settings
+
     def op(name: str) -> nn.Module:
-        own = {k: v for k, v in context.augment.get(name, {}).items() if k != "where"}
+        own = {k: v for k, v in source.get(name, {}).items() if k != "where"}
         return build_augmentation(name, {**own, "p": 1.0}, context)[1]
 
     return ak.TrivialAugment([(n, op(n)) for n in names], **settings)

@@ -579,10 +579,15 @@ def _locate(key: str) -> tuple[str, str, str]:
     return owner, name, ".".join(parts[1:])
 
 
+#: Keys a config file may hold that the runner does not read: a search's ``recipe.json``
+#: carries the recipe's library chain (``augkit.load_compose``) under ``"compose"``.
+NOT_READ = ("compose",)
+
+
 def _entries(settings: dict[str, Any]):
     """``(key, value)`` pairs of flat or grouped settings; ``_``-keys are comments."""
     for key, value in settings.items():
-        if key.startswith("_"):
+        if key.startswith("_") or key in NOT_READ:
             continue
         if key in GROUPS and isinstance(value, dict):  # {"optim": {"lr": ...}}
             yield from ((f"{key}.{k}", v) for k, v in value.items() if not k.startswith("_"))

@@ -109,6 +109,10 @@ RUNNER = ["--set", "sample_rate=8000", "--set", "crop_seconds=1.0", "--set", "n_
           "--set", f"synthetic={json.dumps(TINY)}"]
 
 
+#: Re-rank the two trials with one seed each, and stop there (test is not read).
+NO_CONFIRM = ("--rerank-top", "2", "--rerank-seeds", "1", "--no-confirm")
+
+
 def search_args(out: Path, cache: Path, *extra: str) -> list[str]:
     """A tiny search: 2 trials of 2 epochs, one at a time, on the tiny synthetic set (a
     grace period of 2 epochs: ASHA stops none, see the resume test)."""
@@ -136,7 +140,7 @@ def searched(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(decode, "_decode", recording)
-        assert run.main(search_args(tmp / "whole", tmp / "cache")) == 0
+        assert run.main(search_args(tmp / "whole", tmp / "cache", *NO_CONFIRM)) == 0
     return tmp / "whole", tmp / "cache", set(opened)
 
 
@@ -170,7 +174,11 @@ def test_a_search_reads_no_test_file_and_an_ablation_does(searched, monkeypatch)
     assert (out / "search_trajectory.png").stat().st_size > 0
     md = (out / "search.md").read_text()
     assert "| 1 |" in md and "| 2 |" in md and "test has not been read" in md
-    assert json.loads((out / "recipe.json").read_text()) == summary["recipe"]
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert {k: recipe[k] for k in ("augmentations", "augment")} == summary["recipe"]
+    assert summary["chosen"] == summary["reranked"][0]["recipe"]
+    assert "test has not been read" in (out / "summary.md").read_text()
+    assert not (out / "confirm").exists()
     control: list[str] = []
     real = decode._decode
 
@@ -210,7 +218,7 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(searched, tmp_path,
     whole, cache, _ = searched
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "cut"
-    command = [sys.executable, "-m", "experiments.search", *search_args(out, cache)]
+    command = [sys.executable, "-m", "experiments.search", *search_args(out, cache, *NO_CONFIRM)]
     marker = tmp_path / "held"
     env = {**os.environ, run.HOLD_ENV: f"1:{marker}"}
     proc = subprocess.Popen(command, cwd=root, env=env, text=True, stdout=subprocess.PIPE,
@@ -239,6 +247,178 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(searched, tmp_path,
     table = json.loads((out / "search.json").read_text())["table"]
     assert f"trial_{table[0]['trial']}" == first.name, "restored, not started afresh"
     capsys.readouterr()
-    assert run.main(search_args(out, cache, "--space", "gain")) == 2
+    assert run.main(search_args(out, cache, *NO_CONFIRM, "--space", "gain")) == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "--space changed" in err
+
+
+def test_a_killed_trial_worker_does_not_lose_the_search(searched, tmp_path):
+    """SIGKILL of the worker running a trial (not the driver): Ray Tune retries the trial
+    and the search ends as the uninterrupted one did."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from experiments.search import run
+
+    whole, cache, _ = searched
+    root = Path(__file__).resolve().parents[1]
+    marker = tmp_path / "held"
+    env = {**os.environ, run.HOLD_ENV: f"1:{marker}"}
+    out = tmp_path / "worker"
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.search",
+                             *search_args(out, cache, *NO_CONFIRM)], cwd=root, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert marker.exists(), proc.communicate()[0][-2000:] if proc.poll() is not None else ""
+    time.sleep(0.2)  # the pid is written before the worker sleeps
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    log = proc.communicate(timeout=180)[0]
+    assert proc.returncode == 0, log[-2000:]
+    assert _trials(out) == _trials(whole)
+
+
+def test_candidates_are_distinct_recipes_best_first():
+    from experiments.search import confirm as K
+
+    def row(trial, recipe, acc, epochs, on):
+        config = {"gain/on": on, "gain/m": 0.5, "gain/p": 0.5}
+        return {"trial": trial, "recipe": recipe, "val_acc": acc, "epochs": epochs,
+                "config": config}
+
+    rows = [row("a", "gain", 0.5, 3, True), row("b", "baseline", 0.7, 9, False),
+            row("c", "gain", 0.8, 9, True), row("d", "gain", 0.8, 4, True),
+            row("e", "x", math.nan, 1, True)]
+    got = K.candidates(rows, 3)
+    assert [(c["trial"], c["rank"]) for c in got] == [("d", 1), ("b", 2)]
+    assert got[0]["families"] == {"gain": [0.5, 0.5]} and got[1]["families"] == {}
+
+
+def test_the_confirmation_keeps_trivial_at_the_preset_settings(tmp_path):
+    """The recipe changes colored_noise; arm ``all`` takes the recipe's strength, arm
+    ``trivial`` (its colored_noise op) keeps the preset's; ``compose`` is not read."""
+    from experiments import config as C
+    from experiments.search import confirm as K
+
+    cfg = C.resolve("quick", None, {})
+    rec = S.recipe({"colored_noise": (0.5, 0.9)}, 16000, cfg.ablation.augment)
+    path = tmp_path / "confirm.json"
+    path.write_text(json.dumps({**K.confirm_config(cfg, rec), "compose": {"steps": []}}))
+    conf = C.resolve("quick", str(path), {})
+    assert C.identity_diff(conf, cfg) == ["augment", "augmentations"]
+    recipe_op = build_arm("all", conf.frontend, conf.ablation, 10).chain["colored_noise"]
+    trivial = build_arm("trivial", conf.frontend, conf.ablation, 10).chain["trivial"]
+    preset_op = build_arm("trivial", cfg.frontend, cfg.ablation, 10).chain["trivial"]
+    snr = {n: m.snr_db for n, m in trivial.named_modules() if n.endswith("colored_noise")}
+    ref = {n: m.snr_db for n, m in preset_op.named_modules() if n.endswith("colored_noise")}
+    assert snr == ref and snr
+    assert recipe_op.snr_db != next(iter(snr.values()))
+    assert recipe_op.p == 0.9
+
+
+def _pooled_set(groups: list[str], labels: list[int]):
+    """An AudioSet stand-in: ids named ``<n>_<group>_<k>.wav``, the given labels."""
+    from experiments.data.audioset import AudioSet
+
+    n = len(labels)
+    ids = [f"c{labels[i]}/{labels[i]}_{groups[i]}_{i}.wav" for i in range(n)]
+    return AudioSet(torch.zeros(n, dtype=torch.int16), torch.arange(n),
+                    torch.ones(n, dtype=torch.int64), torch.tensor(labels), ids,
+                    ["a", "b"], 1, [], None)
+
+
+def test_cv_folds_pool_train_and_val_and_keep_groups_apart():
+    from experiments.search.run import cv_folds
+
+    groups = ["ann", "bob", "cat", "dan", "eve", "fay"] * 4
+    labels = [0, 1] * 12
+    ds = _pooled_set(groups, labels)
+    splits = {"train": torch.arange(0, 16), "val": torch.arange(16, 20)}  # 20..23: test
+    folds = cv_folds(ds, splits, 3, r"^\d+_(?P<group>[a-z]+)_")
+    assert len(folds) == 3
+    seen = torch.cat([f["val"] for f in folds]).sort().values
+    assert seen.tolist() == list(range(20)), "every pooled clip validates once; test never"
+    for f in folds:
+        tr = {groups[i] for i in f["train"].tolist()}
+        va = {groups[i] for i in f["val"].tolist()}
+        assert tr and va and not tr & va
+    plain = cv_folds(ds, splits, 2, None)
+    for f in plain:
+        assert sorted(ds.labels[f["val"]].tolist()) == [0] * 5 + [1] * 5, "stratified"
+    with pytest.raises(ValueError, match="does not match the file name"):
+        cv_folds(ds, splits, 2, r"^x(?P<group>\d)")
+    with pytest.raises(ValueError, match="finds 6 group"):
+        cv_folds(ds, splits, 7, r"^\d+_(?P<group>[a-z]+)_")
+
+
+def test_cv_and_confirm_flags_are_checked_in_one_line(tmp_path):
+    from experiments.search import run
+
+    base = ["--out", str(tmp_path / "o"), "--space", "gain"]
+    for extra, match in ((["--cv", "1"], "--cv must be 0"),
+                         (["--cv-group", "(?P<group>x)"], "needs --cv"),
+                         (["--cv", "3", "--cv-group", "x("], "not a regular expression"),
+                         (["--cv", "3", "--cv-group", "x"], r"\(\?P<group>"),
+                         (["--confirm-seeds", "1"], "--confirm-seeds must be >= 2"),
+                         (["--rerank-top", "0"], "--rerank-top must be >= 1")):
+        with pytest.raises(ValueError, match=match) as e:
+            run.resolve(base + extra)
+        assert "\n" not in str(e.value)
+
+
+def test_a_search_by_cross_validation_reports_the_fold_mean(searched, tmp_path):
+    """--cv 2: each trial reports once per fold, the mean of the folds so far."""
+    from experiments.search import run
+
+    _, cache, _ = searched
+    out = tmp_path / "cv"
+    assert run.main(search_args(out, cache, "--cv", "2", "--rerank-top", "1",
+                                "--no-confirm")) == 0
+    summary = json.loads((out / "search.json").read_text())
+    assert all(0 <= t["val_acc"] <= 1 for t in summary["table"])
+    results = sorted((out / "search" / "search").glob("trial_*/result.json"))
+    reports = [json.loads(line) for line in results[0].read_text().splitlines()]
+    assert [r["fold"] for r in reports] == [1, 2]
+    assert "2-fold cross-validation" in (out / "search.md").read_text()
+
+
+def test_search_confirms_the_recipe_on_fresh_seeds_with_test_read_once(searched, tmp_path):
+    """The whole pipeline: search, re-ranking, then the runner on fresh seeds (baseline,
+    the recipe, trivial): summary.md states the paired intervals; recipe.json loads into
+    the runner (--config) and the library (ak.load_compose)."""
+    import augkit as ak
+    from experiments import config as C
+    from experiments.search import run
+
+    _, cache, _ = searched
+    out = tmp_path / "full"
+    assert run.main(search_args(out, cache, "--rerank-top", "2", "--rerank-seeds", "1",
+                                "--confirm-seeds", "2")) == 0
+    import pandas as pd
+
+    recipe = json.loads((out / "recipe.json").read_text())
+    df = pd.read_csv(out / "confirm" / "results.csv")
+    assert sorted(set(df.arm)) == sorted(["baseline", "trivial"]
+                                         + (["all"] if recipe["augmentations"] else []))
+    assert sorted(set(df.seed)) == [20000, 20001] and df.test_acc.notna().all()
+    md = (out / "summary.md").read_text()
+    assert "Confirmed on fresh seeds" in md and "trivial - baseline: test" in md
+    assert "## Re-ranking" in md and "## Seeds and compute" in md
+    assert "](confirm/" in md and "](search_trajectory.png)" in md
+    cfg = C.resolve("quick", str(out / "recipe.json"), {})
+    assert cfg.ablation.augmentations == recipe["augmentations"]
+    chain = ak.load_compose(out / "recipe.json")
+    x = torch.randn(3, 1, 8000)
+    feats, soft = chain.train()(x, target=torch.tensor([0, 1, 0]))
+    assert feats.shape[:2] == (3, 1) and soft.shape == (3, recipe["compose"]["num_classes"])
+
+
+def test_trivial_op_settings_are_checked():
+    from experiments import config as C
+
+    with pytest.raises(ValueError, match=r"augment.trivial: op_settings names \['gain'\], "
+                       "which are not among the ops"):
+        C.resolve("quick", None, {"augment.trivial.op_settings": {"gain": {}}})

@@ -7,14 +7,14 @@ To add a transform: write ``my_transform.py`` (a :class:`RandomTransform` with
 
 from torch import nn
 
-from ._base import RandomTransform
+from ._base import RandomTransform, record_arguments
 from .air_absorption import AirAbsorption
 from .aliasing import Aliasing
 from .amplitude_to_db import AmplitudeToDB
 from .background_noise import BackgroundNoise
 from .band_limit import BandLimit
 from .colored_noise import ColoredNoise
-from .compose import Compose
+from .compose import Compose, load_compose, save_compose
 from .cutmix import CutMix
 from .distortion import Clipping, TanhDistortion
 from .drop_chunk import DropChunk
@@ -51,6 +51,10 @@ from .trivial_augment import TrivialAugment
 #: Every public module class imported above; the package's name list, written once.
 __all__ = sorted(name for name, obj in dict(globals()).items()
                  if isinstance(obj, type) and issubclass(obj, nn.Module) and name[0] != "_")
+
+# Every public module keeps its constructor arguments, and only these classes are what
+# Compose.from_config builds by name (see Compose.to_config).
+record_arguments(*(globals()[name] for name in __all__))
 
 
 def random_transforms() -> dict[str, type[RandomTransform]]:

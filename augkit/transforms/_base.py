@@ -47,8 +47,11 @@ No per-example Python loops, ``.item()`` or boolean-mask indexing anywhere in
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
+import os
 import warnings
 from collections.abc import Mapping
 from typing import ClassVar
@@ -442,3 +445,121 @@ class RandomTransform(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, same_on_batch={self.same_on_batch}"
+
+
+# --- constructor arguments, kept for Compose.to_config / Compose.from_config ---------------
+
+#: The attribute (in the instance's ``__dict__``) where a module built by a public augkit
+#: class keeps its constructor arguments. Not a parameter, buffer or submodule: it is in
+#: neither ``state_dict`` nor ``repr``; ``copy.deepcopy``, ``pickle`` and ``torch.save``
+#: copy it with the rest of ``__dict__``, and ``.to(device)`` leaves it as it is.
+ARGS_ATTR = "_augkit_args"
+
+#: The public module classes by name (``augkit.transforms`` registers its ``__all__``):
+#: the only classes ``Compose.from_config`` builds.
+CONFIG_CLASSES: dict[str, type[nn.Module]] = {}
+
+
+class Unsaved:
+    """Stands in a module's recorded arguments for a value JSON cannot hold.
+
+    A tensor bank (``BackgroundNoise(noises=tensor)``), a generator or any other
+    object is not kept (the module holds what it needs; the record would only
+    keep it alive and double it in a pickle): only its type name, for the error
+    that ``Compose.to_config`` raises.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"<unsaved {self.what}>"
+
+
+def recorded_value(value):
+    """``value`` as a record keeps it: JSON's scalars, lists, tuples, ``str``-keyed dicts,
+    and modules by reference (they are the module's own submodules); anything else as
+    :class:`Unsaved`. Paths become strings. Iterators are not consumed."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, nn.Module):
+        return value
+    if isinstance(value, os.PathLike) and isinstance(os.fspath(value), str):
+        return os.fspath(value)
+    if isinstance(value, (tuple, list)):
+        items = [recorded_value(v) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: recorded_value(v) for k, v in value.items()}
+    return Unsaved(type(value).__name__)
+
+
+def _bind(sig: inspect.Signature, args: tuple, kwargs: dict) -> dict | None:
+    """The arguments given (not the defaults) by keyword name; ``None`` if they do not
+    bind (the constructor itself then says what is wrong)."""
+    try:
+        bound = sig.bind(None, *args, **kwargs)  # None stands for self
+    except TypeError:
+        return None
+    record = {}
+    for i, (name, value) in enumerate(bound.arguments.items()):
+        kind = sig.parameters[name].kind
+        if i == 0 and kind is not inspect.Parameter.VAR_POSITIONAL:
+            continue  # self
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            record.update({k: recorded_value(v) for k, v in value.items()})
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:  # no keyword name to give them back by
+                record[f"*{name}"] = Unsaved("positional *args")
+        else:
+            record[name] = recorded_value(value)
+    return record
+
+
+@functools.lru_cache(maxsize=256)
+def _signature(init) -> inspect.Signature:
+    return inspect.signature(init)
+
+
+def _recording_new(owner: type[nn.Module]):
+    """A ``__new__`` for ``owner`` that keeps the constructor arguments in the new object.
+
+    ``cls(*args, **kwargs)`` passes the arguments to ``__new__`` before ``__init__``:
+    recording them there leaves ``__init__`` as it is (no frame added, so warnings'
+    ``stacklevel`` and tracebacks are unchanged), and runs once per object, whatever
+    ``super().__init__`` calls follow. ``pickle`` and ``copy`` call ``cls.__new__(cls)``
+    alone, then restore ``__dict__``, record included.
+    """
+    def __new__(cls, *args, **kwargs):
+        self = super(owner, cls).__new__(cls)
+        self.__dict__[ARGS_ATTR] = _bind(_signature(cls.__init__), args, kwargs)
+        return self
+
+    # inspect.signature(cls) reads the first own __new__ or __init__ up the MRO: this one
+    # must answer with the constructor's signature (e.g. for PolarityInversion).
+    __new__.__signature__ = inspect.signature(owner.__init__)
+    __new__.__qualname__ = f"{owner.__qualname__}.__new__"
+    __new__._records_arguments = True
+    return staticmethod(__new__)
+
+
+def record_arguments(*classes: type[nn.Module]) -> None:
+    """Make every module built by ``classes`` keep its constructor arguments, and let
+    ``Compose.from_config`` build ``classes`` by name.
+
+    A ``__new__`` is added where no base class has one already; ``__init__``, the
+    signature, the docstring and the behaviour are unchanged. Calling it twice for a
+    class changes nothing.
+    """
+    for cls in sorted(classes, key=lambda c: len(c.__mro__)):  # a base before its subclasses
+        CONFIG_CLASSES[cls.__name__] = cls
+        if getattr(cls.__new__, "_records_arguments", False):
+            continue
+        if "__new__" in vars(cls):
+            raise TypeError(f"{cls.__name__} defines __new__, so its constructor arguments "
+                            "cannot be recorded there; record them in that __new__")
+        cls.__new__ = _recording_new(cls)

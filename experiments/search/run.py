@@ -43,11 +43,14 @@ settings are refused in one line. Compute is reported in core-hours (GPU-hours o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib.util
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -65,12 +68,15 @@ from ..io import atomic_write_json
 from ..plan import _scan_set, dataset_path, make_all_splits
 from ..scale.ray_grid import pack, unpack
 from ..training.trainer import Recipe, train_run
+from . import confirm as K
 from . import space as S
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The seed every search trial trains with (common to all recipes).
 TRIAL_SEED = 10_000
-#: Seeds of the confirmation runs (fresh: never used by the search).
+#: Seeds of the re-ranking of the top recipes (on validation; not used by the trials).
+RERANK_SEEDS = (10_001, 10_002, 10_003)
+#: Seeds of the confirmation runs (fresh: never used by the search nor the re-ranking).
 CONFIRM_SEEDS = (20_000, 20_001, 20_002)
 #: The metric ASHA and the selection read: validation accuracy (multi-crop).
 METRIC = "val_acc"
@@ -104,6 +110,8 @@ def _parser() -> _Parser:
                    help="wall-clock minutes at most")
     p.add_argument("--grace-period", type=int, default=None,
                    help="ASHA: epochs every trial trains before it can be stopped (default 3)")
+    p.add_argument("--searcher", choices=("random", "tpe"), default=None,
+                   help="random search (default) or Optuna's TPE (needs optuna)")
     p.add_argument("--search-seed", type=int, default=None,
                    help="seed of the random search (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None,
@@ -111,6 +119,21 @@ def _parser() -> _Parser:
     p.add_argument("--cpus-per-trial", type=int, default=None, help="default 1")
     p.add_argument("--gpus-per-trial", type=float, default=None,
                    help="fractional GPUs per trial (0.25 packs four); default 0 on the CPU")
+    p.add_argument("--cv", type=int, default=None, metavar="K", help="score each recipe by "
+                   "K-fold cross-validation on the training and validation clips pooled "
+                   "(never test) instead of the validation split: for a small or "
+                   "one-speaker validation split (default 0: off)")
+    p.add_argument("--cv-group", default=None, metavar="REGEX", help="with --cv: keep each "
+                   "group in one part of every fold, the group read from each file name by "
+                   r"a regex with (?P<group>...), e.g. '^\d+_(?P<group>[a-z]+)_' (speakers)")
+    p.add_argument("--rerank-top", type=int, default=None, help="re-rank this many of the "
+                   "best recipes on validation with more seeds (default 3; 1: no re-ranking)")
+    p.add_argument("--rerank-seeds", type=int, default=None,
+                   help="seeds of the re-ranking (default 3)")
+    p.add_argument("--confirm-seeds", type=int, default=None,
+                   help="fresh seeds of the confirmation (default 3)")
+    p.add_argument("--no-confirm", dest="confirm", action="store_const", const=False,
+                   default=None, help="stop after the re-ranking: test is not read")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster: HOST:PORT")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a runner config field, e.g. --set max_epochs=20")
@@ -121,7 +144,10 @@ def _parser() -> _Parser:
 #: The search's own settings and their defaults (a search preset's "search" group).
 SEARCH_DEFAULTS: dict[str, Any] = {"space": None, "budget_trials": 20, "budget_minutes": 60.0,
                                    "grace_period": 3, "search_seed": 0, "max_concurrent": None,
-                                   "cpus_per_trial": 1, "gpus_per_trial": 0.0}
+                                   "cpus_per_trial": 1, "gpus_per_trial": 0.0,
+                                   "rerank_top": 3, "rerank_seeds": 3, "confirm_seeds": 3,
+                                   "confirm": True, "cv": 0, "cv_group": None,
+                                   "searcher": "random"}
 
 
 @dataclasses.dataclass
@@ -140,6 +166,15 @@ class Search:
     gpus_per_trial: float
     ray_address: str | None = None
     progress: bool = True
+    rerank_top: int = 3
+    rerank_seeds: int = 3
+    confirm_seeds: int = 3
+    confirm: bool = True
+    cv: int = 0
+    cv_group: str | None = None
+    searcher: str = "random"
+    #: The confirmation's runner config: ``cfg`` without a search preset's ``settings``.
+    confirm_cfg: C.Config | None = None
 
     @property
     def storage(self) -> Path:
@@ -153,7 +188,10 @@ class Search:
     def state(self) -> dict[str, Any]:
         """What must match for a resume: the space, the seed and the runner's identity."""
         return {"families": self.families, "search_seed": self.search_seed,
+                "searcher": self.searcher,
                 "grace_period": self.grace_period, "trial_seed": TRIAL_SEED,
+                "rerank_top": self.rerank_top, "rerank_seeds": self.rerank_seeds,
+                "cv": self.cv, "cv_group": self.cv_group,
                 "identity": C.identity(self.cfg)}
 
 
@@ -168,6 +206,50 @@ def _preset(name: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     return data.get("preset", "quick"), data.get("settings", {}), data["search"]
 
 
+def _check_numbers(s: dict[str, Any]) -> None:
+    """The search's numeric settings, in one-line errors naming the flag."""
+    if int(s["budget_trials"]) < 1 or not float(s["budget_minutes"]) > 0:
+        raise ValueError("--budget-trials must be >= 1 and --budget-minutes > 0")
+    if int(s["cv"]) == 1 or int(s["cv"]) < 0:
+        raise ValueError(f"--cv must be 0 (off) or >= 2 folds, got {s['cv']}")
+    for key, low in (("grace_period", 1), ("cpus_per_trial", 1), ("rerank_top", 1),
+                     ("rerank_seeds", 0), ("confirm_seeds", 2)):
+        if int(s[key]) < low:
+            raise ValueError(f"--{key.replace('_', '-')} must be >= {low}, got {s[key]}")
+
+
+def _cv_group(pattern: str | None, cv: int) -> str | None:
+    """``--cv-group``: checked to compile with a ``group`` name, and only with ``--cv``."""
+    if pattern is None:
+        return None
+    if cv < 2:
+        raise ValueError("--cv-group needs --cv K (K >= 2 folds)")
+    try:
+        regex = re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"--cv-group {pattern!r} is not a regular expression: {e}") from None
+    if "group" not in regex.groupindex:
+        raise ValueError(f"--cv-group must name its group (?P<group>...), got {pattern!r}")
+    return pattern
+
+
+def _searcher(name: str) -> str:
+    if name not in ("random", "tpe"):
+        raise ValueError(f"--searcher must be random or tpe, got {name!r}")
+    if name == "tpe" and importlib.util.find_spec("optuna") is None:
+        raise ValueError("--searcher tpe needs optuna: pip install optuna")
+    return name
+
+
+def _runner_config(base: str, config: str | None, overrides: dict[str, Any]) -> C.Config:
+    """The runner's :class:`Config`, with the data and cache as absolute paths."""
+    cfg = C.resolve(base, config, overrides)
+    if cfg.data.path is not None:
+        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
+    cfg.runtime.cache_dir = str(Path(cfg.runtime.cache_dir).expanduser().resolve())
+    return cfg
+
+
 def resolve(argv: list[str] | None = None) -> Search:
     """A checked :class:`Search` from the command line; errors are one line."""
     args = _parser().parse_args(argv)
@@ -175,7 +257,7 @@ def resolve(argv: list[str] | None = None) -> Search:
     unknown = set(search) - set(SEARCH_DEFAULTS)
     if unknown:
         raise ValueError(f"preset {args.preset}: unknown search settings {sorted(unknown)}")
-    overrides: dict[str, Any] = dict(settings)
+    overrides: dict[str, Any] = {}
     for item in args.set:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
@@ -186,10 +268,10 @@ def resolve(argv: list[str] | None = None) -> Search:
     if args.cache_dir is not None:
         overrides["cache_dir"] = str(Path(args.cache_dir).expanduser().resolve())
     overrides.update(swanlab_mode="disabled", preset=base)
-    cfg = C.resolve(base, args.config, overrides)
-    if cfg.data.path is not None:
-        cfg.data.path = str(Path(cfg.data.path).expanduser().resolve())
-    cfg.runtime.cache_dir = str(Path(cfg.runtime.cache_dir).expanduser().resolve())
+    cfg = _runner_config(base, args.config, {**settings, **overrides})
+    # the confirmation: the runner preset's protocol, without the search preset's
+    # settings for its trials (a lower epoch cap); the command's own --set still applies
+    confirm_cfg = _runner_config(base, args.config, overrides) if settings else cfg
     s = {**SEARCH_DEFAULTS, **search}
     for key in SEARCH_DEFAULTS:
         if getattr(args, key, None) is not None:
@@ -202,18 +284,16 @@ def resolve(argv: list[str] | None = None) -> Search:
     else:
         families = S.parse_space(s["space"] if isinstance(s["space"], str)
                                  else ",".join(s["space"]))
-    if int(s["budget_trials"]) < 1 or not float(s["budget_minutes"]) > 0:
-        raise ValueError("--budget-trials must be >= 1 and --budget-minutes > 0")
-    if int(s["grace_period"]) < 1:
-        raise ValueError(f"--grace-period must be >= 1 epoch, got {s['grace_period']}")
+    _check_numbers(s)
     cpus = int(s["cpus_per_trial"])
-    if cpus < 1:
-        raise ValueError(f"--cpus-per-trial must be >= 1, got {cpus}")
     concurrent = s["max_concurrent"] or max(1, (os.cpu_count() or 1) // cpus)
     out = Path(args.out or f"runs/search-{args.preset}").expanduser().resolve()
     return Search(cfg, out, families, int(s["budget_trials"]), float(s["budget_minutes"]),
                   int(s["grace_period"]), int(s["search_seed"]), int(concurrent), cpus,
-                  float(s["gpus_per_trial"]), args.ray_address, not args.no_progress)
+                  float(s["gpus_per_trial"]), args.ray_address, not args.no_progress,
+                  int(s["rerank_top"]), int(s["rerank_seeds"]), int(s["confirm_seeds"]),
+                  bool(s["confirm"]), int(s["cv"]), _cv_group(s["cv_group"], int(s["cv"])),
+                  _searcher(s["searcher"]), confirm_cfg)
 
 
 def load_train_val(cfg: C.Config, progress: bool = False
@@ -255,46 +335,123 @@ def load_train_val(cfg: C.Config, progress: bool = False
     return ds, out
 
 
+def cv_folds(ds: AudioSet, splits: dict[str, torch.Tensor], k: int, group: str | None,
+             seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """``k`` cross-validation folds of the training and validation clips pooled (never
+    test): grouped by ``group`` (a regex with ``(?P<group>...)`` on each clip's file name,
+    e.g. the speaker; no group in two parts of a fold) or else stratified by class.
+
+    Returns ``[{"train": idx, "val": idx}, ...]``, indices into ``ds``.
+    """
+    import numpy as np
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    pool = torch.cat([splits["train"], splits["val"]]).sort().values
+    y = ds.labels[pool].cpu().numpy()
+    if group is None:
+        counts = np.bincount(y, minlength=len(ds.classes))
+        if counts.min() < k:
+            c = ds.classes[int(counts.argmin())]
+            raise ValueError(f"--cv {k}: class {c!r} has {int(counts.min())} training and "
+                             f"validation clip(s), fewer than the {k} folds")
+        parts = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(pool, y)
+    else:
+        regex = re.compile(group)
+        names = [Path(ds.ids[int(i)]).name for i in pool]
+        found = [regex.search(n) for n in names]
+        if None in found:
+            raise ValueError(f"--cv-group {group!r} does not match the file name "
+                             f"{names[found.index(None)]!r}")
+        groups = [m.group("group") for m in found]
+        if len(set(groups)) < k:
+            raise ValueError(f"--cv {k}: --cv-group finds {len(set(groups))} group(s) in "
+                             f"the training and validation clips ({', '.join(sorted(set(groups)))}"
+                             f"), fewer than the {k} folds")
+        parts = GroupKFold(n_splits=k).split(pool, y, groups)
+    folds = [{"train": pool[torch.as_tensor(tr)], "val": pool[torch.as_tensor(va)]}
+             for tr, va in parts]
+    for j, f in enumerate(folds):
+        missing = set(range(len(ds.classes))) - set(ds.labels[f["train"]].tolist())
+        if missing:
+            raise ValueError(f"--cv fold {j}: class {ds.classes[min(missing)]!r} has no "
+                             "training clip; use fewer folds or other groups")
+    return folds
+
+
 # ---------------------------------------------------------------------------
 # One trial, in a Ray worker
 
-_DATA: dict[int, tuple[AudioSet, dict[str, torch.Tensor]]] = {}  # per worker process
+_DATA: dict[int, tuple[AudioSet, list[dict[str, torch.Tensor]]]] = {}  # per worker process
+
+
+def _trial_data(setup: dict[str, Any]) -> tuple[AudioSet, list[dict[str, torch.Tensor]]]:
+    """The clips on the trial's device and its folds (one: the validation split), loaded
+    once per worker process (actors are reused)."""
+    key = id(setup["packed"])
+    if key not in _DATA:
+        _DATA.clear()
+        device = torch.device(setup["device"])
+        ds = unpack(setup["packed"]).to(device)
+        _DATA[key] = ds, [{k: torch.as_tensor(v).to(device) for k, v in fold.items()}
+                          for fold in setup["folds"]]
+    return _DATA[key]
+
+
+def _families(config: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """A trial's recipe: a point of the space, or (re-ranking) ``"families"`` as JSON."""
+    if "families" not in config:
+        return S.families_of(config)
+    fams = config["families"]
+    fams = json.loads(fams) if isinstance(fams, str) else fams
+    return {n: (float(m), float(p)) for n, (m, p) in fams.items()}
 
 
 def trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
-    """Train the recipe of ``config`` with :data:`TRIAL_SEED`, reporting each epoch."""
+    """Train the recipe of ``config`` with :data:`TRIAL_SEED` (or ``config["seed"]``).
+
+    ``config`` is a point of :func:`experiments.search.space.tune_space`, or (re-ranking)
+    ``{"families": {name: [m, p]}, "seed": seed}``. On the validation split it reports
+    after every epoch (``val_acc``, and ``best_val_acc``: the selected epoch's so far);
+    with cross-validation (``--cv``) after every fold, both the mean over the folds so
+    far of each fold's selected-epoch accuracy.
+    """
     from ray import tune
 
     cfg: C.Config = setup["cfg"]
     torch.set_num_threads(setup["threads"])
-    device = torch.device(setup["device"])
-    key = id(setup["packed"])
-    if key not in _DATA:
-        _DATA.clear()
-        ds = unpack(setup["packed"]).to(device)
-        _DATA[key] = ds, {k: torch.as_tensor(v).to(device) for k, v in setup["splits"].items()}
-    data, splits = _DATA[key]
-    rec = S.recipe(S.families_of(config), cfg.frontend.sample_rate, cfg.ablation.augment)
+    data, folds = _trial_data(setup)
+    rec = S.recipe(_families(config), cfg.frontend.sample_rate, cfg.ablation.augment)
     ablation = dataclasses.replace(cfg.ablation, augmentations=rec["augmentations"],
                                    augment=rec["augment"])
-    arm = build_arm(S.arm_name(rec), cfg.frontend, ablation, len(data.classes))
-    best = {"acc": -1.0}
-
+    seed = int(config.get("seed", TRIAL_SEED))
     index, _, marker = os.environ.get(HOLD_ENV, "").partition(":")
     hold = bool(marker) and tune.get_context().get_trial_id().endswith(f"_{int(index):05d}")
+    cv = len(folds) > 1
+    accs: list[float] = []
+    epochs = 0
+    for fold in folds:
+        best = {"acc": -1.0}
 
-    def on_epoch(log) -> None:
-        best["acc"] = max(best["acc"], log.val_acc)
-        tune.report({METRIC: log.val_acc, "best_val_acc": best["acc"],
-                     "val_loss": log.val_loss, "train_acc": log.train_acc,
-                     "epoch": log.epoch})
-        if hold and log.epoch == 1 and not os.path.exists(marker):
-            Path(marker).write_text(str(os.getpid()))
-            time.sleep(300)
+        def on_epoch(log, best=best) -> None:
+            best["acc"] = max(best["acc"], log.val_acc)
+            if not cv:
+                tune.report({METRIC: log.val_acc, "best_val_acc": best["acc"],
+                             "val_loss": log.val_loss, "train_acc": log.train_acc,
+                             "epoch": log.epoch})
+            if hold and log.epoch == 1 and not os.path.exists(marker):
+                Path(marker).write_text(str(os.getpid()))
+                time.sleep(300)
 
-    r = train_run(arm, Recipe.of(cfg), TRIAL_SEED, None, data, splits, on_epoch)
-    if not r.ok:
-        raise RuntimeError(r.error)
+        arm = build_arm(S.arm_name(rec), cfg.frontend, ablation, len(data.classes))
+        r = train_run(arm, Recipe.of(cfg), seed, None, data, fold, on_epoch)
+        if not r.ok:
+            raise RuntimeError(r.error)
+        epochs += len(r.history)
+        if cv:
+            accs.append(best["acc"])
+            mean = sum(accs) / len(accs)
+            tune.report({METRIC: mean, "best_val_acc": mean, "fold": len(accs),
+                         "epoch": epochs})
 
 
 def _checkpoint_cleaner():
@@ -336,24 +493,29 @@ def check_resume(s: Search) -> bool:
     return True
 
 
-def run_search(s: Search):
-    """Run (or resume) the search; returns Ray Tune's ResultGrid."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search import BasicVariantGenerator
-
+def prepare(s: Search) -> dict[str, Any]:
+    """Check a resume, decode train and validation (never test), record the search's
+    settings; the setup every trial gets (:func:`trial`)."""
     resumed = check_resume(s)
     data, splits = load_train_val(s.cfg, s.progress)
     s.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(s.out / STATE_FILE, s.state())
-    cuda = s.gpus_per_trial > 0
-    setup = {"cfg": s.cfg, "packed": pack(data), "threads": s.cpus_per_trial,
-             "splits": {k: v.numpy() for k, v in splits.items()},
-             "device": "cuda" if cuda else "cpu"}
+    folds = cv_folds(data, splits, s.cv, s.cv_group) if s.cv else [splits]
+    return {"cfg": s.cfg, "packed": pack(data), "threads": s.cpus_per_trial,
+            "num_classes": len(data.classes),
+            "folds": [{k: v.numpy() for k, v in f.items()} for f in folds],
+            "device": "cuda" if s.gpus_per_trial > 0 else "cpu", "resumed": resumed}
+
+
+@contextlib.contextmanager
+def ray_session(s: Search):
+    """Ray, local (as many CPUs as the trials need) or ``--ray-address``; shut down after
+    unless it was already running."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    import ray
+
     started = not ray.is_initialized()
     if started:
         quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
@@ -363,34 +525,66 @@ def run_search(s: Search):
             ray.init(num_cpus=max(os.cpu_count() or 1, s.max_concurrent * s.cpus_per_trial),
                      include_dashboard=False, **quiet)
     try:
-        trainable = tune.with_resources(tune.with_parameters(trial, setup=setup),
-                                        {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial})
-        name = "search"
-        path = str(s.storage / name)
-        if resumed and tune.Tuner.can_restore(path):
-            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
-                                       restart_errored=True)
-        else:
-            scheduler = ASHAScheduler(time_attr="training_iteration", max_t=s.max_epochs,
-                                      grace_period=min(s.grace_period, s.max_epochs),
-                                      reduction_factor=3)
-            tuner = tune.Tuner(
-                trainable, param_space=S.tune_space(s.families),
-                tune_config=tune.TuneConfig(
-                    metric=METRIC, mode="max", scheduler=scheduler,
-                    search_alg=BasicVariantGenerator(random_state=s.search_seed),
-                    num_samples=s.budget_trials, max_concurrent_trials=s.max_concurrent,
-                    time_budget_s=s.budget_minutes * 60, reuse_actors=True,
-                    trial_dirname_creator=_dirname),
-                run_config=tune.RunConfig(
-                    name=name, storage_path=str(s.storage), verbose=0,
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    failure_config=tune.FailureConfig(max_failures=2),
-                    callbacks=[_checkpoint_cleaner()]))
-        return tuner.fit()
+        yield
     finally:
         if started:
             ray.shutdown()
+
+
+def tuner(s: Search, setup: dict[str, Any], name: str, param_space: dict[str, Any],
+          scheduler=None, search_alg=None, num_samples: int = 1,
+          time_budget_s: float | None = None):
+    """A Ray Tune ``Tuner`` for experiment ``name`` under ``<out>/search``, restored when
+    that experiment exists (a resumed command)."""
+    from ray import tune
+
+    trainable = tune.with_resources(tune.with_parameters(trial, setup=setup),
+                                    {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial})
+    path = str(s.storage / name)
+    if setup["resumed"] and tune.Tuner.can_restore(path):
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True,
+                                  restart_errored=True)
+    return tune.Tuner(
+        trainable, param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=METRIC, mode="max", scheduler=scheduler, search_alg=search_alg,
+            num_samples=num_samples, max_concurrent_trials=s.max_concurrent,
+            time_budget_s=time_budget_s, reuse_actors=True, trial_dirname_creator=_dirname),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(s.storage), verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=2),
+            callbacks=[_checkpoint_cleaner()]))
+
+
+def fit_search(s: Search, setup: dict[str, Any]):
+    """The search itself (random search + ASHA, in a :func:`ray_session`); Ray Tune's
+    ResultGrid."""
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    # ASHA's time is the reports: epochs, or with --cv the folds (a weak recipe can then
+    # be stopped after its first fold)
+    max_t, grace = (s.cv, 1) if s.cv else (s.max_epochs, min(s.grace_period, s.max_epochs))
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
+                              grace_period=grace, reduction_factor=3)
+    if s.searcher == "tpe":
+        from ray.tune.search import ConcurrencyLimiter
+        from ray.tune.search.optuna import OptunaSearch
+
+        alg = ConcurrencyLimiter(OptunaSearch(seed=s.search_seed),
+                                 max_concurrent=s.max_concurrent)
+    else:
+        alg = BasicVariantGenerator(random_state=s.search_seed)
+    return tuner(s, setup, "search", S.tune_space(s.families), scheduler, alg,
+                 s.budget_trials, s.budget_minutes * 60).fit()
+
+
+def run_search(s: Search):
+    """Run (or resume) the search alone; returns Ray Tune's ResultGrid."""
+    setup = prepare(s)
+    with ray_session(s):
+        return fit_search(s, setup)
 
 
 def trials_table(results, s: Search) -> list[dict[str, Any]]:
@@ -400,7 +594,9 @@ def trials_table(results, s: Search) -> list[dict[str, Any]]:
         if r.config is None:
             continue
         hist = r.metrics_dataframe
-        best = float(hist["best_val_acc"].max()) if hist is not None and len(hist) else math.nan
+        # the last report: the selected epoch's so far, or with --cv the mean of the folds
+        best = (float(hist["best_val_acc"].iloc[-1]) if hist is not None and len(hist)
+                else math.nan)
         epochs = int(hist["epoch"].max()) if hist is not None and len(hist) else 0
         seconds = float(hist["time_total_s"].max()) if hist is not None and len(hist) else 0.0
         fams = S.families_of(r.config)
@@ -414,14 +610,14 @@ def trials_table(results, s: Search) -> list[dict[str, Any]]:
 
 
 def report(s: Search, rows: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
-    """Write ``recipe.json`` (the best trial's) and ``search.json``; return the summary."""
+    """Write ``search.json`` and ``search.md``; return the summary (``recipe``: the best
+    trial's, before any re-ranking)."""
     done = [r for r in rows if not math.isnan(r["val_acc"])]
     if not done:
         raise RuntimeError("no trial reported a validation accuracy")
     best = max(done, key=lambda r: (r["val_acc"], -r["epochs"]))
     rec = S.recipe(S.families_of(best["config"]), s.cfg.frontend.sample_rate,
                    s.cfg.ablation.augment)
-    atomic_write_json(s.out / "recipe.json", rec)
     trial_s = sum(r["seconds"] for r in rows)
     unit, per = ("GPU-hours", s.gpus_per_trial) if s.gpus_per_trial > 0 else (
         "core-hours", s.cpus_per_trial)
@@ -465,18 +661,20 @@ def write_markdown(s: Search, summary: dict[str, Any], top: int = 5) -> None:
     plt.close(fig)
     ranked = sorted((r for r in rows if not math.isnan(r["val_acc"])),
                     key=lambda r: (-r["val_acc"], r["epochs"]))[:top]
+    grace = "1 fold" if s.cv else f"{s.grace_period} epochs"
+    scored = (f"{s.cv}-fold cross-validation of the training and validation clips"
+              + (" (grouped by file-name group)" if s.cv_group else "")) if s.cv else "validation"
     lines = [f"# Augmentation search: {', '.join(s.families)}", "",
-             f"{len(rows)} trials (random search, seed {s.search_seed}; ASHA, grace period "
-             f"{s.grace_period} epochs), trial seed {TRIAL_SEED}, {hours:.3g} {unit}, "
-             f"{summary['compute']['wall_s'] / 60:.1f} min wall. Selected on validation only; "
+             f"{len(rows)} trials ({'TPE' if s.searcher == 'tpe' else 'random search'}, "
+             f"seed {s.search_seed}; ASHA, grace period "
+             f"{grace}), trial seed {TRIAL_SEED}, {hours:.3g} {unit}, "
+             f"{summary['compute']['wall_s'] / 60:.1f} min wall. Selected on {scored} only; "
              "test has not been read.", "", "![trajectory](search_trajectory.png)", "",
              "| rank | trial | recipe | validation accuracy | epochs |",
              "| --- | --- | --- | --- | --- |"]
     lines += [f"| {k} | {r['trial']} | {r['recipe']} | {r['val_acc']:.3f} | {r['epochs']} |"
               for k, r in enumerate(ranked, 1)]
-    lines += ["", "Confirm the best recipe on fresh seeds (reads test once):", "",
-              f"    python -m experiments.ablate --config {s.out / 'recipe.json'} "
-              f"--arms baseline,all --seeds {','.join(map(str, CONFIRM_SEEDS))}", ""]
+    lines.append("")
     (s.out / "search.md").write_text("\n".join(lines))
 
 
@@ -485,24 +683,79 @@ def unfinished(results) -> int:
     return len(results) - results.num_terminated - results.num_errors
 
 
+def write_recipe(s: Search, families: dict[str, list[float]], num_classes: int
+                 ) -> dict[str, Any]:
+    """``<out>/recipe.json``: the runner's settings of the recipe (``--config`` loads it;
+    its arm ``all``) and, under ``"compose"``, its whole training chain for the library
+    (``ak.load_compose``): the recipe's augmentations, the mel frontend, the scale and
+    the normalisation, as the runner builds arm ``all``."""
+    rec = S.recipe({n: (float(m), float(p)) for n, (m, p) in families.items()},
+                   s.cfg.frontend.sample_rate, s.cfg.ablation.augment)
+    ablation = dataclasses.replace(s.cfg.ablation, augmentations=rec["augmentations"],
+                                   augment=rec["augment"])
+    arm = build_arm(S.arm_name(rec), s.cfg.frontend, ablation, num_classes)
+    try:
+        compose = arm.chain.to_config()
+    except ValueError as e:  # a step JSON cannot hold (a recorded bank): the runner form only
+        warnings.warn(f"recipe.json: no library chain ({e})", stacklevel=2)
+        compose = None
+    out = {"_doc": "python -m experiments.ablate --config this file (arm all is the recipe); "
+                   "in your own loop: augkit.load_compose(this file)", **rec}
+    if compose is not None:
+        out["compose"] = compose
+    atomic_write_json(s.out / "recipe.json", out)
+    return rec
+
+
+def seeds_of(s: Search) -> dict[str, Any]:
+    """The seeds of every stage (disjoint): trials, re-ranking, confirmation."""
+    return {"trial": TRIAL_SEED,
+            "rerank": tuple(RERANK_SEEDS[0] + i for i in range(s.rerank_seeds)),
+            "confirm": tuple(CONFIRM_SEEDS[0] + i for i in range(s.confirm_seeds))}
+
+
+def search_and_rerank(s: Search, t0: float) -> tuple[dict[str, Any], list | None]:
+    """The search, then the re-ranking of its best recipes, in one Ray session; the
+    search's summary (``chosen``: the recipe kept) and the re-ranked candidates (None
+    when there is nothing to re-rank)."""
+    setup = prepare(s)
+    with ray_session(s):
+        results = fit_search(s, setup)
+        left = unfinished(results)
+        if left:
+            raise K.Interrupted(f"{left} search trial(s) unfinished")
+        rows = trials_table(results, s)
+        summary = report(s, rows, time.time() - t0)
+        cands = K.candidates(rows, max(1, s.rerank_top))
+        reranked = None
+        if len(cands) > 1 and s.rerank_seeds > 0:
+            reranked = K.rerank(s, setup, cands, seeds_of(s)["rerank"])
+        chosen = (reranked or cands)[0]
+    summary["chosen"] = chosen["recipe"]
+    summary["recipe"] = write_recipe(s, chosen["families"], setup["num_classes"])
+    summary["reranked"] = reranked
+    atomic_write_json(s.out / "search.json", summary)
+    return summary, reranked
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         s = resolve(argv)
-        t0 = time.time()
-        results = run_search(s)
-        left = unfinished(results)
-        if left:
-            print(f"interrupted with {left} trial(s) unfinished: run the same command to "
-                  "resume", file=sys.stderr)
-            return 130
-        rows = trials_table(results, s)
-        summary = report(s, rows, time.time() - t0)
+        summary, reranked = search_and_rerank(s, time.time())
+        confirmed = None
+        if s.confirm:
+            status, arms = K.confirm(s, summary["recipe"], seeds_of(s)["confirm"])
+            if status not in (0, 1):  # 1: some run diverged, still reported
+                return status
+            confirmed = (status, arms)
+        K.write_summary(s, summary, reranked, confirmed, seeds_of(s))
+    except K.Interrupted as e:
+        print(f"interrupted: {e}; run the same command to resume", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     unit, hours = next(iter(summary["compute"].items()))
-    print(f"{len(rows)} trials, {hours:.4g} {unit}; best: {summary['best']['recipe']} "
-          f"(validation accuracy {summary['best']['val_acc']:.3f}); recipe: "
-          f"{s.out / 'recipe.json'} (python -m experiments.ablate --config it, arm all, "
-          f"--seeds {','.join(map(str, CONFIRM_SEEDS))})")
+    print(f"{summary['trials']} trials, {hours:.4g} {unit}; recipe: {summary['chosen']}; "
+          f"{s.out / 'summary.md'}, {s.out / 'recipe.json'}")
     return 0
