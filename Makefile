@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.augkit-installed
 ARGS   ?=
 
-.PHONY: run test bench lint setup gpu-check docs
+.PHONY: run search test bench lint setup gpu-check docs
 
 setup: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	$(PY) -m experiments.ablate $(ARGS)
+
+# The augmentation search (docs/search.md); default: the search-quick preset.
+search: $(STAMP)
+	$(PY) -m experiments.search $(if $(ARGS),$(ARGS),--preset search-quick)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
