@@ -422,3 +422,46 @@ def test_trivial_op_settings_are_checked():
     with pytest.raises(ValueError, match=r"augment.trivial: op_settings names \['gain'\], "
                        "which are not among the ops"):
         C.resolve("quick", None, {"augment.trivial.op_settings": {"gain": {}}})
+
+
+def test_compare_searchers_table_pairs_the_seeds():
+    from tools.compare_searchers import table
+
+    def res(acc):
+        return {"best": {"val_acc": acc}, "trials": 40}
+
+    text = table({"random": {0: res(0.5), 1: res(0.6)}, "tpe": {0: res(0.55), 1: res(0.6)}})
+    assert "| random | 50.0 | 60.0 | 55.0 ± 7.1 | 40, 40 |" in text
+    assert "TPE - random, paired over the 2 search seeds: +2.5 ± 3.5 points" in text
+
+
+def test_ctrl_c_during_a_trial_is_an_interruption_not_a_result(searched, tmp_path):
+    """SIGINT to the driver while trial 2 trains: exit 130 with one line and no recipe
+    (Ray Tune returns the stopped trial as terminated with a truncated score); the same
+    command again finishes it and ends as the uninterrupted search."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from experiments.search import run
+
+    whole, cache, _ = searched
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "sigint"
+    command = [sys.executable, "-m", "experiments.search", *search_args(out, cache, *NO_CONFIRM)]
+    marker = tmp_path / "held"
+    proc = subprocess.Popen(command, cwd=root, env={**os.environ, run.HOLD_ENV: f"1:{marker}"},
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 90
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert marker.exists(), proc.communicate()[1][-2000:] if proc.poll() is not None else ""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: 1 search trial(s) unfinished; run the same command to resume" in err
+    assert not (out / "recipe.json").exists()
+    again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _trials(out) == _trials(whole)

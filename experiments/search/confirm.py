@@ -75,7 +75,7 @@ def rerank(s, setup: dict[str, Any], cands: list[dict[str, Any]], seeds: tuple[i
                                            for c in cands]),
              "seed": tune.grid_search(list(seeds))}
     results = tuner(s, setup, "rerank", space).fit()
-    left = unfinished(results)
+    left = unfinished(results, s.storage / "rerank")
     if left:
         raise Interrupted(f"{left} re-ranking run(s) unfinished")
     by_recipe: dict[str, list[tuple[int, float, float]]] = {}

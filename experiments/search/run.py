@@ -678,9 +678,17 @@ def write_markdown(s: Search, summary: dict[str, Any], top: int = 5) -> None:
     (s.out / "search.md").write_text("\n".join(lines))
 
 
-def unfinished(results) -> int:
-    """Trials of the search not terminated or errored (a Ctrl-C stops them)."""
-    return len(results) - results.num_terminated - results.num_errors
+def unfinished(results, path: Path | None = None) -> int:
+    """Trials not terminated or errored. After a Ctrl-C, Ray Tune returns the trials it
+    stopped as terminated, with truncated scores, but saves them as unfinished (a resume
+    runs them again): with ``path`` (the experiment's folder) the saved state decides."""
+    left = len(results) - results.num_terminated - results.num_errors
+    if path is not None and left == 0:
+        from ray import tune
+
+        saved = tune.Tuner.restore(str(path), trial).get_results()
+        left = len(saved) - saved.num_terminated - saved.num_errors
+    return left
 
 
 def write_recipe(s: Search, families: dict[str, list[float]], num_classes: int
@@ -721,7 +729,7 @@ def search_and_rerank(s: Search, t0: float) -> tuple[dict[str, Any], list | None
     setup = prepare(s)
     with ray_session(s):
         results = fit_search(s, setup)
-        left = unfinished(results)
+        left = unfinished(results, s.storage / "search")
         if left:
             raise K.Interrupted(f"{left} search trial(s) unfinished")
         rows = trials_table(results, s)
