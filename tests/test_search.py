@@ -465,3 +465,26 @@ def test_ctrl_c_during_a_trial_is_an_interruption_not_a_result(searched, tmp_pat
     again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stderr[-2000:]
     assert _trials(out) == _trials(whole)
+
+
+def test_a_tpe_search_runs_and_says_so(searched, tmp_path):
+    """--searcher tpe: Optuna's TPE through Ray Tune (its space nested: Optuna refuses
+    '/' in keys), the trials' recipes read back the same way."""
+    pytest.importorskip("optuna")
+    from experiments.search import run
+
+    _, cache, _ = searched
+    out = tmp_path / "tpe"
+    assert run.main(search_args(out, cache, "--searcher", "tpe", "--rerank-top", "1",
+                                "--no-confirm")) == 0
+    summary = json.loads((out / "search.json").read_text())
+    assert len(summary["table"]) == 2 and all(t["recipe"] for t in summary["table"])
+    assert "(TPE, seed 0;" in (out / "search.md").read_text()
+
+
+def test_families_of_reads_flat_and_nested_configs():
+    flat = {"gain/on": True, "gain/m": 0.5, "gain/p": 0.2, "noise/on": False, "noise/m": 0.1,
+            "noise/p": 0.3}
+    nested = {"gain": {"on": True, "m": 0.5, "p": 0.2}, "noise": {"on": False, "m": 0.1,
+                                                               "p": 0.3}}
+    assert S.families_of(flat) == S.families_of(nested) == {"gain": (0.5, 0.2)}

@@ -576,7 +576,8 @@ def fit_search(s: Search, setup: dict[str, Any]):
                                  max_concurrent=s.max_concurrent)
     else:
         alg = BasicVariantGenerator(random_state=s.search_seed)
-    return tuner(s, setup, "search", S.tune_space(s.families), scheduler, alg,
+    return tuner(s, setup, "search", S.tune_space(s.families, nested=s.searcher == "tpe"),
+                 scheduler, alg,
                  s.budget_trials, s.budget_minutes * 60).fit()
 
 
