@@ -424,17 +424,6 @@ def test_trivial_op_settings_are_checked():
         C.resolve("quick", None, {"augment.trivial.op_settings": {"gain": {}}})
 
 
-def test_compare_searchers_table_pairs_the_seeds():
-    from tools.compare_searchers import table
-
-    def res(acc):
-        return {"best": {"val_acc": acc}, "trials": 40}
-
-    text = table({"random": {0: res(0.5), 1: res(0.6)}, "tpe": {0: res(0.55), 1: res(0.6)}})
-    assert "| random | 50.0 | 60.0 | 55.0 ± 7.1 | 40, 40 |" in text
-    assert "TPE - random, paired over the 2 search seeds: +2.5 ± 3.5 points" in text
-
-
 def test_ctrl_c_during_a_trial_is_an_interruption_not_a_result(searched, tmp_path):
     """SIGINT to the driver while trial 2 trains: exit 130 with one line and no recipe
     (Ray Tune returns the stopped trial as terminated with a truncated score); the same
@@ -466,25 +455,3 @@ def test_ctrl_c_during_a_trial_is_an_interruption_not_a_result(searched, tmp_pat
     assert again.returncode == 0, again.stderr[-2000:]
     assert _trials(out) == _trials(whole)
 
-
-def test_a_tpe_search_runs_and_says_so(searched, tmp_path):
-    """--searcher tpe: Optuna's TPE through Ray Tune (its space nested: Optuna refuses
-    '/' in keys), the trials' recipes read back the same way."""
-    pytest.importorskip("optuna")
-    from experiments.search import run
-
-    _, cache, _ = searched
-    out = tmp_path / "tpe"
-    assert run.main(search_args(out, cache, "--searcher", "tpe", "--rerank-top", "1",
-                                "--no-confirm")) == 0
-    summary = json.loads((out / "search.json").read_text())
-    assert len(summary["table"]) == 2 and all(t["recipe"] for t in summary["table"])
-    assert "(TPE, seed 0;" in (out / "search.md").read_text()
-
-
-def test_families_of_reads_flat_and_nested_configs():
-    flat = {"gain/on": True, "gain/m": 0.5, "gain/p": 0.2, "noise/on": False, "noise/m": 0.1,
-            "noise/p": 0.3}
-    nested = {"gain": {"on": True, "m": 0.5, "p": 0.2}, "noise": {"on": False, "m": 0.1,
-                                                               "p": 0.3}}
-    assert S.families_of(flat) == S.families_of(nested) == {"gain": (0.5, 0.2)}

@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import logging
 import math
@@ -110,8 +109,6 @@ def _parser() -> _Parser:
                    help="wall-clock minutes at most")
     p.add_argument("--grace-period", type=int, default=None,
                    help="ASHA: epochs every trial trains before it can be stopped (default 3)")
-    p.add_argument("--searcher", choices=("random", "tpe"), default=None,
-                   help="random search (default) or Optuna's TPE (needs optuna)")
     p.add_argument("--search-seed", type=int, default=None,
                    help="seed of the random search (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None,
@@ -146,8 +143,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {"space": None, "budget_trials": 20, "budget_m
                                    "grace_period": 3, "search_seed": 0, "max_concurrent": None,
                                    "cpus_per_trial": 1, "gpus_per_trial": 0.0,
                                    "rerank_top": 3, "rerank_seeds": 3, "confirm_seeds": 3,
-                                   "confirm": True, "cv": 0, "cv_group": None,
-                                   "searcher": "random"}
+                                   "confirm": True, "cv": 0, "cv_group": None}
 
 
 @dataclasses.dataclass
@@ -172,7 +168,6 @@ class Search:
     confirm: bool = True
     cv: int = 0
     cv_group: str | None = None
-    searcher: str = "random"
     #: The confirmation's runner config: ``cfg`` without a search preset's ``settings``.
     confirm_cfg: C.Config | None = None
 
@@ -188,7 +183,6 @@ class Search:
     def state(self) -> dict[str, Any]:
         """What must match for a resume: the space, the seed and the runner's identity."""
         return {"families": self.families, "search_seed": self.search_seed,
-                "searcher": self.searcher,
                 "grace_period": self.grace_period, "trial_seed": TRIAL_SEED,
                 "rerank_top": self.rerank_top, "rerank_seeds": self.rerank_seeds,
                 "cv": self.cv, "cv_group": self.cv_group,
@@ -231,14 +225,6 @@ def _cv_group(pattern: str | None, cv: int) -> str | None:
     if "group" not in regex.groupindex:
         raise ValueError(f"--cv-group must name its group (?P<group>...), got {pattern!r}")
     return pattern
-
-
-def _searcher(name: str) -> str:
-    if name not in ("random", "tpe"):
-        raise ValueError(f"--searcher must be random or tpe, got {name!r}")
-    if name == "tpe" and importlib.util.find_spec("optuna") is None:
-        raise ValueError("--searcher tpe needs optuna: pip install optuna")
-    return name
 
 
 def _runner_config(base: str, config: str | None, overrides: dict[str, Any]) -> C.Config:
@@ -293,7 +279,7 @@ def resolve(argv: list[str] | None = None) -> Search:
                   float(s["gpus_per_trial"]), args.ray_address, not args.no_progress,
                   int(s["rerank_top"]), int(s["rerank_seeds"]), int(s["confirm_seeds"]),
                   bool(s["confirm"]), int(s["cv"]), _cv_group(s["cv_group"], int(s["cv"])),
-                  _searcher(s["searcher"]), confirm_cfg)
+                  confirm_cfg)
 
 
 def load_train_val(cfg: C.Config, progress: bool = False
@@ -568,16 +554,8 @@ def fit_search(s: Search, setup: dict[str, Any]):
     max_t, grace = (s.cv, 1) if s.cv else (s.max_epochs, min(s.grace_period, s.max_epochs))
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
                               grace_period=grace, reduction_factor=3)
-    if s.searcher == "tpe":
-        from ray.tune.search import ConcurrencyLimiter
-        from ray.tune.search.optuna import OptunaSearch
-
-        alg = ConcurrencyLimiter(OptunaSearch(seed=s.search_seed),
-                                 max_concurrent=s.max_concurrent)
-    else:
-        alg = BasicVariantGenerator(random_state=s.search_seed)
-    return tuner(s, setup, "search", S.tune_space(s.families, nested=s.searcher == "tpe"),
-                 scheduler, alg,
+    alg = BasicVariantGenerator(random_state=s.search_seed)
+    return tuner(s, setup, "search", S.tune_space(s.families), scheduler, alg,
                  s.budget_trials, s.budget_minutes * 60).fit()
 
 
@@ -666,8 +644,7 @@ def write_markdown(s: Search, summary: dict[str, Any], top: int = 5) -> None:
     scored = (f"{s.cv}-fold cross-validation of the training and validation clips"
               + (" (grouped by file-name group)" if s.cv_group else "")) if s.cv else "validation"
     lines = [f"# Augmentation search: {', '.join(s.families)}", "",
-             f"{len(rows)} trials ({'TPE' if s.searcher == 'tpe' else 'random search'}, "
-             f"seed {s.search_seed}; ASHA, grace period "
+             f"{len(rows)} trials (random search, seed {s.search_seed}; ASHA, grace period "
              f"{grace}), trial seed {TRIAL_SEED}, {hours:.3g} {unit}, "
              f"{summary['compute']['wall_s'] / 60:.1f} min wall. Selected on {scored} only; "
              "test has not been read.", "", "![trajectory](search_trajectory.png)", "",

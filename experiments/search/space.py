@@ -223,32 +223,23 @@ def parse_space(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def tune_space(families: list[str], nested: bool = False) -> dict[str, Any]:
-    """Ray Tune's ``param_space``: per family ``<name>/on``, ``<name>/m``, ``<name>/p``;
-    with ``nested``, ``{<name>: {"on", "m", "p"}}`` (Optuna's TPE refuses ``/`` in keys)."""
+def tune_space(families: list[str]) -> dict[str, Any]:
+    """Ray Tune's ``param_space``: per family ``<name>/on``, ``<name>/m``, ``<name>/p``."""
     from ray import tune
 
     space: dict[str, Any] = {}
     for name in families:
-        dims = {"on": tune.choice([False, True]), "m": tune.uniform(0.05, 1.0),
-                "p": tune.uniform(0.1, 1.0)}
-        if nested:
-            space[name] = dims
-        else:
-            space.update({f"{name}/{k}": v for k, v in dims.items()})
+        space[f"{name}/on"] = tune.choice([False, True])
+        space[f"{name}/m"] = tune.uniform(0.05, 1.0)
+        space[f"{name}/p"] = tune.uniform(0.1, 1.0)
     return space
 
 
 def families_of(config: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """A trial's config (:func:`tune_space`'s keys, flat or nested) -> ``name -> (m, p)``
-    of those on."""
-    flat = dict(config)
-    for name, value in config.items():
-        if isinstance(value, dict) and "on" in value:
-            flat.update({f"{name}/{k}": v for k, v in value.items()})
-    names = [k[: -len("/on")] for k in flat if k.endswith("/on")]
-    return {n: (float(flat[f"{n}/m"]), float(flat[f"{n}/p"])) for n in names
-            if flat[f"{n}/on"]}
+    """A trial's config (:func:`tune_space`'s keys) -> ``name -> (m, p)`` of those on."""
+    names = [k[: -len("/on")] for k in config if k.endswith("/on")]
+    return {n: (float(config[f"{n}/m"]), float(config[f"{n}/p"])) for n in names
+            if config[f"{n}/on"]}
 
 
 def check_registry() -> list[str]:
