@@ -185,6 +185,11 @@ TRIVIAL_OPS = ("gain", "noise", "colored_noise", "lowpass", "highpass", "bandsto
                "pitch_shift", "speed", "shift")
 
 
+def op_names(ops: tuple[str, ...] | list[str] | str) -> list[str]:
+    """The ``trivial`` arm's ``ops`` setting as a list: a list, or ``"a,b"``."""
+    return [n.strip() for n in ops.split(",")] if isinstance(ops, str) else list(ops)
+
+
 def trivial_arm(context: Context, ops: tuple[str, ...] | str = TRIVIAL_OPS,
                 op_settings: dict[str, dict[str, Any]] | None = None,
                 **settings: Any) -> ak.TrivialAugment:
@@ -198,7 +203,7 @@ def trivial_arm(context: Context, ops: tuple[str, ...] | str = TRIVIAL_OPS,
             while its recipe changes those families. (Default: the run's ``augment``)
         **settings: Passed to :class:`augkit.TrivialAugment` (``num_ops``, ``p``, ...).
     """
-    names = [n.strip() for n in ops.split(",")] if isinstance(ops, str) else list(ops)
+    names = op_names(ops)
     wave = [n for n, e in AUGMENTATIONS.items() if e.where == "waveform" and n != "trivial"]
     bad = [n for n in names if n not in wave]
     if bad:

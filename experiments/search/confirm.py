@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from .. import config as C
-from ..augmentations import TRIVIAL_OPS
+from ..augmentations import TRIVIAL_OPS, op_names
 from ..io import atomic_write_json, atomic_write_text
 from ..reporting.summary import paired_diff, verdict
 from . import space as S
@@ -107,8 +107,7 @@ def confirm_config(cfg: C.Config, rec: dict[str, Any]) -> dict[str, Any]:
     conf = {g: d[g] for g in C.IDENTITY_GROUPS}
     base = d["ablation"]["augment"]
     trivial = dict(base.get("trivial", {}))
-    ops = trivial.get("ops", TRIVIAL_OPS)
-    ops = [o.strip() for o in ops.split(",")] if isinstance(ops, str) else list(ops)
+    ops = op_names(trivial.get("ops", TRIVIAL_OPS))
     trivial["op_settings"] = {o: {k: v for k, v in base.get(o, {}).items() if k != "where"}
                               for o in ops}
     conf["ablation"] = {**d["ablation"], "augmentations": rec["augmentations"],
@@ -167,7 +166,9 @@ def verdict_lines(df: pd.DataFrame, arms: list[str]) -> list[str]:
     return lines
 
 
-def _core_hours(seconds: float, s) -> tuple[str, float]:
+def compute_hours(s, seconds: float) -> tuple[str, float]:
+    """Run seconds as the search reports compute: ``("core-hours", h)``, or
+    ``("GPU-hours", h)`` when its runs hold fractional GPUs."""
     if s.gpus_per_trial > 0:
         return "GPU-hours", seconds * s.gpus_per_trial / 3600
     return "core-hours", seconds * s.cpus_per_trial / 3600
@@ -181,11 +182,11 @@ def write_summary(s, search: dict[str, Any], reranked: list[dict[str, Any]] | No
     compute = [("search", search["trials"], search_h)]
     if reranked:
         compute.append(("re-ranking", sum(len(c["val_accs"]) for c in reranked),
-                        _core_hours(sum(c["seconds"] for c in reranked), s)[1]))
+                        compute_hours(s, sum(c["seconds"] for c in reranked))[1]))
     if confirmed is not None:
         df = pd.read_csv(s.out / "confirm" / "results.csv")
-        per_run = s.gpus_per_trial if s.gpus_per_trial > 0 else max(1, s.cpus_per_trial)
-        compute.append(("confirmation", len(df), float(df["time_s"].sum()) * per_run / 3600))
+        compute.append(("confirmation", len(df),
+                        compute_hours(s, float(df["time_s"].sum()))[1]))
         arms = confirmed[1]
         lines += [f"Recipe: **{search['chosen']}**.", "",
                   "Confirmed on fresh seeds (test read once per run, paired 95% intervals "

@@ -383,6 +383,15 @@ def _trial_data(setup: dict[str, Any]) -> tuple[AudioSet, list[dict[str, torch.T
     return _DATA[key]
 
 
+def recipe_ablation(cfg: C.Config, families: dict[str, tuple[float, float]]
+                    ) -> tuple[dict[str, Any], C.AblationConfig]:
+    """The recipe of ``families`` (``name -> (m, p)``) and the run's ablation group with
+    it as the augmentations (arm ``all``)."""
+    rec = S.recipe(families, cfg.frontend.sample_rate, cfg.ablation.augment)
+    return rec, dataclasses.replace(cfg.ablation, augmentations=rec["augmentations"],
+                                    augment=rec["augment"])
+
+
 def _families(config: dict[str, Any]) -> dict[str, tuple[float, float]]:
     """A trial's recipe: a point of the space, or (re-ranking) ``"families"`` as JSON."""
     if "families" not in config:
@@ -406,9 +415,7 @@ def trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     cfg: C.Config = setup["cfg"]
     torch.set_num_threads(setup["threads"])
     data, folds = _trial_data(setup)
-    rec = S.recipe(_families(config), cfg.frontend.sample_rate, cfg.ablation.augment)
-    ablation = dataclasses.replace(cfg.ablation, augmentations=rec["augmentations"],
-                                   augment=rec["augment"])
+    rec, ablation = recipe_ablation(cfg, _families(config))
     seed = int(config.get("seed", TRIAL_SEED))
     index, _, marker = os.environ.get(HOLD_ENV, "").partition(":")
     hold = bool(marker) and tune.get_context().get_trial_id().endswith(f"_{int(index):05d}")
@@ -597,14 +604,11 @@ def report(s: Search, rows: list[dict[str, Any]], wall_s: float) -> dict[str, An
     best = max(done, key=lambda r: (r["val_acc"], -r["epochs"]))
     rec = S.recipe(S.families_of(best["config"]), s.cfg.frontend.sample_rate,
                    s.cfg.ablation.augment)
-    trial_s = sum(r["seconds"] for r in rows)
-    unit, per = ("GPU-hours", s.gpus_per_trial) if s.gpus_per_trial > 0 else (
-        "core-hours", s.cpus_per_trial)
+    unit, hours = K.compute_hours(s, sum(r["seconds"] for r in rows))
     summary = {"best": {k: best[k] for k in ("trial", "recipe", "val_acc", "epochs")},
                "recipe": rec, "trials": len(rows), "trial_seed": TRIAL_SEED,
                "confirm_seeds": list(CONFIRM_SEEDS), "families": s.families,
-               "search_seed": s.search_seed, "compute": {unit: trial_s * per / 3600,
-                                                         "wall_s": wall_s},
+               "search_seed": s.search_seed, "compute": {unit: hours, "wall_s": wall_s},
                "table": [{k: v for k, v in r.items() if k != "config"} for r in rows]}
     atomic_write_json(s.out / "search.json", summary)
     write_markdown(s, summary)
@@ -675,10 +679,8 @@ def write_recipe(s: Search, families: dict[str, list[float]], num_classes: int
     its arm ``all``) and, under ``"compose"``, its whole training chain for the library
     (``ak.load_compose``): the recipe's augmentations, the mel frontend, the scale and
     the normalisation, as the runner builds arm ``all``."""
-    rec = S.recipe({n: (float(m), float(p)) for n, (m, p) in families.items()},
-                   s.cfg.frontend.sample_rate, s.cfg.ablation.augment)
-    ablation = dataclasses.replace(s.cfg.ablation, augmentations=rec["augmentations"],
-                                   augment=rec["augment"])
+    rec, ablation = recipe_ablation(s.cfg, {n: (float(m), float(p))
+                                            for n, (m, p) in families.items()})
     arm = build_arm(S.arm_name(rec), s.cfg.frontend, ablation, num_classes)
     try:
         compose = arm.chain.to_config()
