@@ -60,6 +60,34 @@ def test_clipped_fraction_is_the_drawn_percentile(with_lengths):
     assert len(set(pct.round(6))) == 16
 
 
+@pytest.mark.parametrize("kind", ["continuous", "ties", "inf_and_nan", "zeros", "tiny"])
+def test_radix_selection_equals_the_sort(kind):
+    """The CPU's selection gives the sorted order's value at every rank (ties, inf
+    padding, NaN last, zeros and subnormals included), and so does the pair of
+    neighbouring order statistics abs_quantile interpolates between."""
+    a = torch.randn(6, 997, generator=gen(3)).abs() * torch.logspace(-3, 3, 6)[:, None]
+    if kind == "ties":
+        a = (a * 4).round() / 4
+    elif kind == "inf_and_nan":
+        a[:, 500:] = math.inf
+        a[2, 10:20] = math.nan
+    elif kind == "zeros":
+        a[:3] = 0.0
+    elif kind == "tiny":
+        a = a * 1e-40  # subnormal float32
+    ordered = a.sort(1).values
+    for lo in (torch.zeros(6, dtype=torch.long), torch.full((6,), 996),
+               torch.randint(0, 997, (6,), generator=gen(4)), torch.arange(6) * 150):
+        want = ordered.gather(1, lo[:, None]).squeeze(1)
+        got = F.distortion.select_nonnegative(a, lo)
+        assert torch.equal(got.isnan(), want.isnan())
+        assert torch.equal(got.nan_to_num(), want.nan_to_num()), (kind, lo)
+        if kind != "inf_and_nan":  # (the pair's next value up is not meant to reach NaN)
+            hi = (lo + 1).clamp_max(996)
+            got = F.distortion._pair_by_selection(a, lo, hi)
+            assert all(map(torch.equal, got, F.distortion._pair_by_sort(a, lo, hi)))
+
+
 def test_soft_clipping_stays_under_the_threshold_and_is_linear_near_zero():
     x = torch.randn(4, 1, 4000, generator=gen(0))
     t = ak.Clipping(percentile=10.0, mode="soft", p=1.0)

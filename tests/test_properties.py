@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import augkit as ak
-from augkit.transforms import random_transforms
+from augkit.transforms import _base, random_transforms
 
 CASES = [pytest.param(cls, case, id=f"{name}-{i}")
          for name, cls in random_transforms().items() for i, case in enumerate(cls.cases)]
@@ -75,6 +75,52 @@ def test_contract_properties(cls, case, data):
     assert t(x) is x
 
 
+
+OUTPUT_GATED = [c for c in CASES if c.values[0].gate == "output"]
+
+
+@pytest.mark.parametrize("cls, case", OUTPUT_GATED)
+def test_drawn_only_on_cpu_equals_the_whole_batch(cls, case, monkeypatch):
+    """The CPU shortcut (compute the drawn examples only) gives what the GPU path gives:
+    the whole batch computed, then the output gate; lengths and gradients included."""
+    shape = (6, 2, 600) if case["input"] == "wave" else (6, 2, 32, 50)
+    x = (torch.rand(shape, generator=torch.Generator().manual_seed(1)) + 0.25)
+    t = cls(**case["kwargs"], p=0.5)
+    lengths = (torch.tensor([600, 450, 31, 600, 0, 599])
+               if t.uses_lengths and case["input"] == "wave" else None)
+    params = t.generate_params(x.shape, x.device, torch.Generator().manual_seed(3))
+    params["apply"] = torch.tensor([True, False, True, True, False, True])
+    outs, grads = [], []
+    for drawn_only in (True, False):
+        monkeypatch.setattr(_base, "COMPUTE_DRAWN_ONLY", drawn_only)
+        xx = x.clone().requires_grad_(True)
+        y = t(xx, params=params, lengths=lengths)
+        (y.float() * torch.linspace(-1, 1, y.shape[-1])).sum().backward()
+        outs.append(y.detach())
+        grads.append(xx.grad)
+    assert outs[0].dtype == outs[1].dtype == x.dtype
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+    kept = ~params["apply"]
+    assert torch.equal(outs[0][kept], x[kept])  # the examples not drawn: the input, exactly
+
+
+def test_drawn_only_computes_only_the_drawn_examples(monkeypatch):
+    """The shortcut is taken: ``apply`` sees the drawn examples alone (CPU)."""
+    seen = []
+    t = ak.BitCrush(bit_depth=4, p=1.0)
+    apply = t.apply
+    monkeypatch.setattr(t, "apply", lambda x, params: seen.append(x.shape[0]) or apply(x, params))
+    x = torch.rand(5, 1, 100)
+    params = t.generate_params(x.shape)
+    params["apply"] = torch.tensor([False, True, False, False, True])
+    t(x, params=params)
+    params["apply"][:] = True
+    t(x, params=params)
+    monkeypatch.setattr(_base, "COMPUTE_DRAWN_ONLY", False)
+    t(x, params=params | {"apply": torch.tensor([False, True, False, False, True])})
+    assert seen == [2, 5, 5]
+
 class NoHostSync(TorchDispatchMode):
     """Raise on the ATen ops that copy a tensor's value to the host."""
 
@@ -98,10 +144,13 @@ def no_sync(fn):
 
     for m in originals:
         setattr(torch.Tensor, m, banned)
+    # the CPU-only shortcut reads the draws (free on the CPU): check the path a GPU takes
+    drawn_only, _base.COMPUTE_DRAWN_ONLY = _base.COMPUTE_DRAWN_ONLY, False
     try:
         with NoHostSync():
             return fn()
     finally:
+        _base.COMPUTE_DRAWN_ONLY = drawn_only
         for m, f in originals.items():
             setattr(torch.Tensor, m, f)
 
