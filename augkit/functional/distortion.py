@@ -262,13 +262,14 @@ def alias(x: Tensor, rate_hz: Tensor, sample_rate: float) -> Tensor:
     """
     b, length = x.shape[0], x.shape[-1]
     step = (sample_rate / rate_hz.double()).clamp_min(1.0)[:, None]  # input samples per held
-    u = torch.arange(length, device=x.device, dtype=torch.float64) / step  # (B, T)
+    # (B, T) buffers, few and reused in place (each allocation of one is page faults)
+    u = torch.arange(length, device=x.device, dtype=torch.float64) / step
     m = u.floor()
-    frac = (u - m).float()
+    frac = u.sub_(m).float()  # u is spent
     last = length - 1
-    src0 = torch.round(m * step).long().clamp_max(last)
-    src1 = torch.round((m + 1) * step).long()
-    src1 = torch.where(src1 > last, src0, src1)  # past the end: hold the last sample
+    src0 = m.mul(step).round_().long().clamp_max_(last)
+    src1 = m.add_(1).mul_(step).round_().long()  # m is spent
+    src1 = torch.where(src1 > last, src0, src1, out=src1)  # past the end: hold the last one
     flat = x.float().reshape(b, -1, length)
     idx = (b, flat.shape[1], length)
     v0 = flat.gather(2, src0[:, None].expand(idx))

@@ -95,10 +95,15 @@ def rbj_coefficients(kind: str, freq_hz: Tensor, gain_db: Tensor, q: Tensor,
 
 
 def _power(c: Tensor, phi: Tensor) -> Tensor:
-    """``|c0 + c1 z^-1 + c2 z^-2|^2`` on the unit circle: ``c`` ``(..., 3)``, ``phi`` ``(F,)``."""
-    c0, c1, c2 = c.unsqueeze(-1).unbind(-2)
-    return (c0 + c1 + c2).square() - 4 * (c0 * c1 + c1 * c2 + 4 * c0 * c2) * phi \
-        + 16 * (c0 * c2) * phi.square()
+    """``|c0 + c1 z^-1 + c2 z^-2|^2`` on the unit circle: ``c`` ``(B, 3)``, ``phi`` ``(F,)``.
+
+    Horner's form of the quadratic in ``phi``, per example: one ``(B, F)`` buffer,
+    three in-place passes over it.
+    """
+    c0, c1, c2 = c.unsqueeze(-1).unbind(-2)  # (B, 1) each
+    out = (16 * c0 * c2) * phi
+    out.sub_(4 * (c0 * c1 + c1 * c2 + 4 * c0 * c2)).mul_(phi)
+    return out.add_((c0 + c1 + c2).square())
 
 
 def biquad_magnitude(freqs_hz: Tensor, b: Tensor, a: Tensor, sample_rate: float) -> Tensor:
