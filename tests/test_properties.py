@@ -76,13 +76,15 @@ def test_contract_properties(cls, case, data):
 
 
 
-OUTPUT_GATED = [c for c in CASES if c.values[0].gate == "output"]
+DRAWN_ONLY = [c for c in CASES if c.values[0].compute_drawn_only
+              and not (c.values[0].uses_target or c.values[0].batch_params)]
 
 
-@pytest.mark.parametrize("cls, case", OUTPUT_GATED)
+@pytest.mark.parametrize("cls, case", DRAWN_ONLY)
 def test_drawn_only_on_cpu_equals_the_whole_batch(cls, case, monkeypatch):
     """The CPU shortcut (compute the drawn examples only) gives what the GPU path gives:
-    the whole batch computed, then the output gate; lengths and gradients included."""
+    the whole batch computed with the gate (identity parameters, or the output
+    selected); lengths and gradients included."""
     shape = (6, 2, 600) if case["input"] == "wave" else (6, 2, 32, 50)
     x = (torch.rand(shape, generator=torch.Generator().manual_seed(1)) + 0.25)
     t = cls(**case["kwargs"], p=0.5)

@@ -43,9 +43,9 @@ The base class owns everything else:
 
 No per-example Python loops, ``.item()`` or boolean-mask indexing anywhere in
 ``forward``: a chain runs under ``torch.cuda.set_sync_debug_mode("error")``. One
-exception, on the CPU only: there reading the draws costs nothing, so an
-output-gated transform computes its drawn examples alone (``p = 0.5``: half the
-work) and copies the others (:data:`COMPUTE_DRAWN_ONLY`, on by default; the
+exception, on the CPU only: there reading the draws costs nothing, so a
+transform computes its drawn examples alone (``p = 0.5``: half the work) and
+copies the others (:data:`COMPUTE_DRAWN_ONLY`, on by default; the
 result is the same).
 """
 
@@ -73,7 +73,7 @@ Params = dict[str, Tensor]
 #: (TrivialAugment's) does not read their values again unless given ``check=True``.
 _NESTED = [0]
 
-#: On the CPU, compute an output-gated transform for its drawn examples only (the same
+#: On the CPU, compute a transform for its drawn examples only (the same
 #: result, less work; see :meth:`RandomTransform._drawn_on_cpu`). ``False`` computes whole
 #: batches and selects, as on a GPU (the sync-free path the tests check on the CPU).
 COMPUTE_DRAWN_ONLY = True
@@ -193,8 +193,8 @@ class RandomTransform(nn.Module):
     batch_params: ClassVar[tuple[str, ...]] = ()
     #: Whether the step transforms targets too (then it sees soft targets ``(B, K)``).
     uses_target: ClassVar[bool] = False
-    #: On the CPU, compute an output-gated transform for the drawn examples only (see
-    #: :meth:`_drawn_on_cpu`); ``False`` for one whose examples depend on each other.
+    #: On the CPU, compute the drawn examples only (see :meth:`_drawn_on_cpu`); ``False``
+    #: for a transform whose examples depend on each other or that changes the shape.
     compute_drawn_only: ClassVar[bool] = True
     #: Whether ``apply`` takes ``lengths`` ``(B,)``: valid samples per example, for
     #: transforms whose effect depends on level (padding must not count as signal).
@@ -366,16 +366,16 @@ class RandomTransform(nn.Module):
         """The indices ``(n,)`` of the drawn examples, when only they should be computed.
 
         On the CPU, reading ``params["apply"]`` costs nothing (there is no device to
-        wait for), so an output-gated transform computes the drawn examples alone
-        instead of the whole batch and then selecting: at ``p = 0.5`` half the work.
+        wait for), so a transform computes the drawn examples alone instead of the
+        whole batch (then the output gate, or identity parameters for the others): at
+        ``p = 0.5`` half the work. The examples not drawn are the input either way.
         ``None`` (compute the whole batch, then select, as on a GPU) when the input is
         not on the CPU, under ``torch.compile``, when :data:`COMPUTE_DRAWN_ONLY` is off,
         for transforms that see the batch as a
         whole (:attr:`batch_params`, targets) or opt out (:attr:`compute_drawn_only`),
         and when every example is drawn.
         """
-        if (self.gate != "output" or not self.compute_drawn_only or not COMPUTE_DRAWN_ONLY
-                or x.device.type != "cpu"
+        if (not self.compute_drawn_only or not COMPUTE_DRAWN_ONLY or x.device.type != "cpu"
                 or self.uses_target or self.batch_params or torch.compiler.is_compiling()):
             return None
         drawn = params["apply"].nonzero().squeeze(1)

@@ -39,6 +39,7 @@ class Gain(RandomTransform):
     """
 
     identity = {"gain_db": 0.0, "factor": 1.0}
+    compute_drawn_only = False  # one pass over the batch: selecting would cost more
     cases = (dict(kwargs={}, input="wave", changes="always"),
              dict(kwargs=dict(factor=(0.5, 1.5)), input="spec", changes="always"),
              dict(kwargs=dict(gain_db=(-6, 6), domain="power"), input="spec",

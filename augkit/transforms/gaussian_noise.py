@@ -40,6 +40,7 @@ class GaussianNoise(RandomTransform):
     """
 
     identity = {"snr_db": float("inf"), "std": 0.0}
+    compute_drawn_only = False  # one pass over the batch: selecting would cost more
     uses_lengths = True
     cases = (dict(kwargs={}, input="wave", changes="always"),
              dict(kwargs=dict(snr_db=(0, 20)), input="wave", changes="always"),

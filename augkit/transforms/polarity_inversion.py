@@ -26,6 +26,7 @@ class PolarityInversion(RandomTransform):
     # One pass, x * (+1 or -1): the draw itself is the parameter, and an example not
     # drawn is multiplied by +1, which leaves it bit-identical (signed zeros and NaNs too).
     identity = {"apply": False}
+    compute_drawn_only = False  # one pass over the batch: selecting would cost more
     cases = (dict(kwargs={}, input="wave", changes="always"),)
 
     def apply(self, x: Tensor, params: Params) -> Tensor:

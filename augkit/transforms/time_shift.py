@@ -30,6 +30,7 @@ class TimeShift(RandomTransform):
     """
 
     identity = {"shift": 0}
+    compute_drawn_only = False  # one pass over the batch: selecting would cost more
     cases = (dict(kwargs={}, input="wave"),
              dict(kwargs=dict(max_shift=100, rollover=False), input="wave"),
              dict(kwargs=dict(max_shift=0.2), input="spec"))
