@@ -144,3 +144,20 @@ def test_peer(run, device, threads, banks, name, impl):
         fn = lambda: [t(samples=c, sample_rate=SR) for c in clips]  # noqa: E731
     group = f"audiomentations {name} B={B} {SECONDS:g}s cpu {threads}t"
     run(fn, group=group, clips=B, impl=impl, batch=B, seconds=SECONDS, threads=threads)
+
+
+@pytest.mark.parametrize("impl", ["augkit", "audiomentations"])
+def test_copy_floor(run, device, threads, impl):
+    """What a pass over the data costs each side, in the same run: the floor of the cheap
+    transforms. augkit's batch is one 10 MB tensor that a new output must be written
+    for (``x.clone()``); audiomentations' user copies one 320 kB clip at a time, which
+    stays in the cache (``np.copy`` per clip). Its in-place and view-returning
+    transforms (gain, polarity, reverse) cost less than this copy."""
+    x = torch.randn(B, 1, int(SR * SECONDS), generator=torch.Generator().manual_seed(0)) * 0.1
+    if impl == "augkit":
+        fn = x.clone
+    else:
+        clips = [c for c in x[:, 0].numpy()]
+        fn = lambda: [np.copy(c) for c in clips]  # noqa: E731
+    group = f"audiomentations copy_floor B={B} {SECONDS:g}s cpu {threads}t"
+    run(fn, group=group, clips=B, impl=impl, batch=B, seconds=SECONDS, threads=threads)

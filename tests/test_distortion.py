@@ -155,6 +155,17 @@ def test_quantisation_noise_power_is_step_squared_over_12():
                        y.double())  # on the grid
 
 
+def test_bit_crush_in_place_path_equals_the_differentiable_one():
+    """Without autograd the rounding runs in place in one buffer: the same values."""
+    x = torch.randn(5, 2, 999, generator=gen(7)) * 0.7
+    depth = torch.tensor([1, 3, 8, 16, 24])
+    fast = F.bit_crush(x, depth)
+    slow = F.bit_crush(x.clone().requires_grad_(True), depth)
+    assert torch.equal(fast, slow.detach())
+    assert torch.equal(F.bit_crush(x.double(), depth), F.bit_crush(
+        x.double().requires_grad_(True), depth).detach())
+
+
 def test_bit_depth_is_drawn_per_example_as_integers():
     t = ak.BitCrush(bit_depth=(3, 6))
     d = t.sample(torch.Size([4000, 1, 8]), 4000, torch.device("cpu"), gen(0))["bit_depth"]
