@@ -105,6 +105,11 @@ def test_drawn_only_on_cpu_equals_the_whole_batch(cls, case, monkeypatch):
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
     kept = ~params["apply"]
     assert torch.equal(outs[0][kept], x[kept])  # the examples not drawn: the input, exactly
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    monkeypatch.setattr(_base, "COMPUTE_DRAWN_ONLY", True)
+    y, target = t(x, params=params, lengths=lengths, target=labels)  # targets pass through
+    assert target is labels
+    torch.testing.assert_close(y, outs[0], rtol=1e-5, atol=1e-5)
 
 
 def test_drawn_only_computes_only_the_drawn_examples(monkeypatch):

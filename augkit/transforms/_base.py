@@ -347,7 +347,8 @@ class RandomTransform(nn.Module):
         gated = self.gated(params) if self.gate == "params" else params
         drawn = self._drawn_on_cpu(x, params)
         if drawn is not None:
-            return self._apply_drawn(x, gated, drawn, lengths)
+            y = self._apply_drawn(x, gated, drawn, lengths)
+            return y if target is None else (y, target)
         if lengths is None:
             y = self.apply(x, gated, **kwargs)
         else:
