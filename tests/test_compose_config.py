@@ -25,26 +25,19 @@ from augkit.transforms._base import ARGS_ATTR, Unsaved
 INPUTS = {"wave": (3, 2, 400), "spec": (3, 2, 32, 50)}  # (B, C, T), (B, C, F, T)
 
 
-def _holds_tensor(value) -> bool:
-    if isinstance(value, torch.Tensor):
+def _holds(value, kind: type) -> bool:
+    """Whether ``value``, or anything in its lists, tuples and dicts, is a ``kind``."""
+    if isinstance(value, kind):
         return True
     if isinstance(value, (list, tuple)):
-        return any(_holds_tensor(v) for v in value)
-    return isinstance(value, dict) and any(_holds_tensor(v) for v in value.values())
-
-
-def _holds_module(value) -> bool:
-    if isinstance(value, nn.Module):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_holds_module(v) for v in value)
-    return isinstance(value, dict) and any(_holds_module(v) for v in value.values())
+        return any(_holds(v, kind) for v in value)
+    return isinstance(value, dict) and any(_holds(v, kind) for v in value.values())
 
 
 CASES = [pytest.param(cls, case, id=f"{name}-{i}")
          for name, cls in random_transforms().items() for i, case in enumerate(cls.cases)]
-JSON_CASES = [c for c in CASES if not _holds_tensor(c.values[1]["kwargs"])]
-TENSOR_CASES = [c for c in CASES if _holds_tensor(c.values[1]["kwargs"])]
+JSON_CASES = [c for c in CASES if not _holds(c.values[1]["kwargs"], torch.Tensor)]
+TENSOR_CASES = [c for c in CASES if _holds(c.values[1]["kwargs"], torch.Tensor)]
 
 
 def through_json(config: dict) -> dict:
@@ -65,7 +58,7 @@ def test_every_registry_case_round_trips(cls, case, device):
     config = through_json(chain.to_config())
     (step,) = config["steps"]
     assert step["transform"] == cls.__name__
-    if not _holds_module(case["kwargs"]):  # the captured arguments are the ones given
+    if not _holds(case["kwargs"], nn.Module):  # the captured arguments are the ones given
         assert step["args"] == through_json({**case["kwargs"], "p": 1.0})
     again = ak.Compose.from_config(config)
     rebuilt = again[step["name"]]
@@ -86,7 +79,7 @@ def test_every_registry_case_round_trips(cls, case, device):
 def test_a_tensor_argument_is_refused_by_name(cls, case):
     chain = ak.Compose([cls(**case["kwargs"])])
     name = chain.names[0]
-    (arg,) = [k for k, v in case["kwargs"].items() if _holds_tensor(v)]
+    (arg,) = [k for k, v in case["kwargs"].items() if _holds(v, torch.Tensor)]
     with pytest.raises(ValueError) as e:
         chain.to_config()
     assert str(e.value) == (f"Compose.to_config: step {name!r} ({cls.__name__}) argument "

@@ -155,8 +155,9 @@ def test_quantisation_noise_power_is_step_squared_over_12():
                        y.double())  # on the grid
 
 
-def test_bit_crush_in_place_path_equals_the_differentiable_one():
-    """Without autograd the rounding runs in place in one buffer: the same values."""
+def test_bit_crush_in_place_works_under_autograd():
+    """The rounding runs in place in one buffer, with and without autograd (no ``out=``,
+    which autograd refuses): the same values either way."""
     x = torch.randn(5, 2, 999, generator=gen(7)) * 0.7
     depth = torch.tensor([1, 3, 8, 16, 24])
     fast = F.bit_crush(x, depth)

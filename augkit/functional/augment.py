@@ -144,8 +144,9 @@ def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | No
             and the padding after it stays as it is. (Default: all of ``T``)
         noise_power: The noise's mean square per example ``(B,)`` when known
             (it is then not measured); ignored with ``lengths``.
-        reuse_noise: Write the result into ``noise`` (a temporary of the caller's,
-            ``x``'s dtype): one large buffer fewer.
+        reuse_noise: Write the result into ``noise`` (a temporary of the caller's)
+            when it can hold it (``x``'s dtype and shape, contiguous): one large
+            buffer fewer.
 
     Returns:
         Tensor like ``x``. The signal power is the mean square over all of an
@@ -161,7 +162,8 @@ def add_noise_snr(x: Tensor, noise: Tensor, snr_db: Tensor, lengths: Tensor | No
         noise_rms = noise_power.float().sqrt()
     std = signal_rms(x, lengths) / noise_rms.clamp_min(1e-15) * torch.pow(10.0, -snr_db / 20.0)
     mask = valid_mask(x, lengths)
-    if reuse_noise and noise.dtype == x.dtype == std.dtype and noise.shape == x.shape:
+    if (reuse_noise and noise.dtype == x.dtype == std.dtype and noise.shape == x.shape
+            and noise.is_contiguous()):  # (not an expanded view, whose writes would overlap)
         if mask is not None:
             noise.masked_fill_(~mask, 0.0)
         return noise.mul_(per_example(std, x)).add_(x)

@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from .augment import per_example, signal_rms, valid_mask
-from .filters import needs_grad
 
 __all__ = ["abs_quantile", "alias", "bit_crush", "clip", "mu_law", "tanh_distortion"]
 
@@ -207,12 +206,8 @@ def bit_crush(x: Tensor, bit_depth: Tensor) -> Tensor:
         tensor([[[ 0.5000, -0.5000,  0.5000]]])
     """
     step = per_example(torch.pow(2.0, 1.0 - bit_depth.float()), x)
-    if needs_grad(x):
-        y = torch.round(x.float() / step) * step
-        return torch.minimum(torch.maximum(y, torch.full_like(step, -1.0)), 1.0 - step
-                             ).to(x.dtype)
-    y = x.float().div(step).round_().mul_(step).clamp_(min=-1.0)  # one buffer, in place
-    return torch.minimum(y, 1.0 - step, out=y).to(x.dtype)
+    y = x.float().div(step).round_().mul_(step)  # one buffer, in place
+    return y.clamp_(min=-1.0).clamp_(max=1.0 - step).to(x.dtype)
 
 
 def mu_law(x: Tensor, quantization_channels: Tensor) -> Tensor:

@@ -126,9 +126,7 @@ def looped_segments(flat: Tensor, start: Tensor, length: Tensor, offset: Tensor,
     """
     # one (R, size) index buffer, written in place; int32 while the offsets fit (its
     # remainder is about twice as fast as int64's on the CPU)
-    small = size + flat.numel() < 2**31
-    dtype = torch.int32 if small else torch.int64
+    dtype = torch.int32 if size + flat.numel() < 2**31 else torch.int64
     idx = torch.arange(size, device=flat.device, dtype=dtype).add(offset.to(dtype).unsqueeze(-1))
-    idx = idx.remainder_(length.to(dtype).unsqueeze(-1)).long() if small else idx.remainder_(
-        length.unsqueeze(-1))
+    idx = idx.remainder_(length.to(dtype).unsqueeze(-1)).long()  # (no copy when int64)
     return torch.take(flat, idx.add_(start.unsqueeze(-1)))

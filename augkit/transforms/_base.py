@@ -339,27 +339,34 @@ class RandomTransform(nn.Module):
             y = self._empty_batch(x)
             return y if target is None else (y, target)
         params = self.resolve_params(x, params, generator)
+        gated = self.gated(params) if self.gate == "params" else params
+        drawn = self._drawn_on_cpu(x, params)
+        source = x
+        if drawn is not None:  # the CPU: the drawn examples alone, the others copied
+            if drawn.numel() == 0:
+                return x.clone() if target is None else (x.clone(), target)
+            source = x.index_select(0, drawn)
+            gated = {k: v.index_select(0, drawn) for k, v in gated.items()}
+            lengths = None if lengths is None else lengths.index_select(0, drawn)
         kwargs = {}
         if self.uses_target:
             kwargs["target"] = target
         if self.uses_lengths:
             kwargs["lengths"] = lengths
-        gated = self.gated(params) if self.gate == "params" else params
-        drawn = self._drawn_on_cpu(x, params)
-        if drawn is not None:
-            y = self._apply_drawn(x, gated, drawn, lengths)
-            return y if target is None else (y, target)
         if lengths is None:
-            y = self.apply(x, gated, **kwargs)
+            y = self.apply(source, gated, **kwargs)
         else:
             _NESTED[0] += 1
             try:
-                y = self.apply(x, gated, **kwargs)
+                y = self.apply(source, gated, **kwargs)
             finally:
                 _NESTED[0] -= 1
         if self.uses_target:
             y, target = y
-        if self.gate == "output":
+        if drawn is not None:
+            dtype = torch.promote_types(y.dtype, x.dtype)
+            y = x.to(dtype).index_copy(0, drawn, y.to(dtype))
+        elif self.gate == "output":
             y = torch.where(F.per_example(params["apply"], y), y, x)
         return y if target is None else (y, target)
 
@@ -372,37 +379,17 @@ class RandomTransform(nn.Module):
         ``p = 0.5`` half the work. The examples not drawn are the input either way.
         ``None`` (compute the whole batch, then select, as on a GPU) when the input is
         not on the CPU, under ``torch.compile``, when :data:`COMPUTE_DRAWN_ONLY` is off,
-        for transforms that see the batch as a
-        whole (:attr:`batch_params`, targets) or opt out (:attr:`compute_drawn_only`),
-        and when every example is drawn.
+        for transforms that see the batch as a whole (:attr:`batch_params`, targets) or
+        opt out (:attr:`compute_drawn_only`), and when every example is drawn. The
+        result is the same as the whole batch's as long as every example's output
+        depends on its own input and parameters only (the registry-wide property test
+        checks it).
         """
         if (not self.compute_drawn_only or not COMPUTE_DRAWN_ONLY or x.device.type != "cpu"
                 or self.uses_target or self.batch_params or torch.compiler.is_compiling()):
             return None
         drawn = params["apply"].nonzero().squeeze(1)
         return None if drawn.numel() == x.shape[0] else drawn
-
-    def _apply_drawn(self, x: Tensor, params: Params, drawn: Tensor,
-                     lengths: Tensor | None) -> Tensor:
-        """``apply`` on the examples ``drawn`` ``(n,)`` only; the others are ``x``'s, copied.
-
-        The same result as :meth:`apply` on the whole batch followed by the output
-        gate, as long as every example's output depends on its own input and
-        parameters only (the registry-wide contract test checks it).
-        """
-        if drawn.numel() == 0:
-            return x.clone()
-        sub = {k: v.index_select(0, drawn) for k, v in params.items()}
-        kwargs = {}
-        if self.uses_lengths:
-            kwargs["lengths"] = None if lengths is None else lengths.index_select(0, drawn)
-        _NESTED[0] += lengths is not None
-        try:
-            y = self.apply(x.index_select(0, drawn), sub, **kwargs)
-        finally:
-            _NESTED[0] -= lengths is not None
-        dtype = torch.promote_types(y.dtype, x.dtype)
-        return x.to(dtype).index_copy(0, drawn, y.to(dtype))
 
     def _targets(self, x, params, target, check: bool | None):
         """``(params, target)``: a tensor as ``params`` is the targets; targets checked."""

@@ -95,9 +95,8 @@ class BackgroundNoise(RandomTransform):
         index = params["index"]
         noise = F.looped_segments(self.noise_flat, self.noise_starts[index],
                                 self.noise_lengths[index], params["offset"], x.shape[-1])
-        single = x.ndim == 3 and x.shape[1] == 1 and noise.dtype == x.dtype
-        noise = noise.unsqueeze(1).expand(x.shape)  # a view: written to only for one channel
-        return F.add_noise_snr(x, noise, params["snr_db"], lengths, reuse_noise=single)
+        noise = noise.unsqueeze(1).expand(x.shape)  # our temporary (a view for channels > 1)
+        return F.add_noise_snr(x, noise, params["snr_db"], lengths, reuse_noise=True)
 
     def extra_repr(self) -> str:
         return (f"noises={self.num_noises}, snr_db={self.snr_db}, "
